@@ -1,0 +1,89 @@
+"""What handler code sees: the ``schedule`` proxy and ``ScheduleError``.
+
+This module is imported inside the sandbox worker, so it stays tiny and has no
+heavy imports. The proxy does no validation of its own: every call is sent to
+whoever installed a transport (the sandbox worker sends it to the parent
+process, where the platform rules run), so there is one implementation of the
+rules for handlers, the library and the command line alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+__all__ = ["ScheduleError", "request_from_call", "schedule"]
+
+OPERATIONS = ("create", "fetch", "update", "delete")
+
+Transport = Callable[[str, dict[str, Any]], dict[str, Any]]
+
+
+class ScheduleError(Exception):
+    """A failed schedule call, as the platform reports it: an HTTP-like status and a message."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __repr__(self) -> str:
+        return f"ScheduleError(status={self.status!r}, message={self.message!r})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"status": self.status, "message": self.message}
+
+
+def request_from_call(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """Accept both spellings: ``create(name=..., ...)`` and the JS-style ``create({"name": ...})``.
+
+    A single positional dict is the request; keyword arguments are added to it
+    (so ``create({"name": "a"}, data={})`` works too).
+    """
+    if len(args) > 1:
+        raise TypeError(f"expected one request dict, got {len(args)} positional arguments")
+    request: dict[str, Any] = {}
+    if args:
+        if not isinstance(args[0], Mapping):
+            raise TypeError(
+                f"expected the request as a dict or keyword arguments, got {type(args[0]).__name__}"
+            )
+        request.update(args[0])
+    request.update(kwargs)
+    return request
+
+
+class ScheduleProxy:
+    """``$schedule`` for Python: create/fetch/update/delete, each returning a dict or raising."""
+
+    def __init__(self) -> None:
+        self._transport: Transport | None = None
+
+    def _install(self, transport: Transport | None) -> None:
+        self._transport = transport
+
+    def _call(self, op: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[str, Any]:
+        if self._transport is None:
+            raise RuntimeError(
+                "fwsched.sdk.schedule works only inside a handler run by fwsched; "
+                "in tests use Simulator(...).schedule instead"
+            )
+        return self._transport(op, request_from_call(args, kwargs))
+
+    def create(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        return self._call("create", args, kwargs)
+
+    def fetch(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        return self._call("fetch", args, kwargs)
+
+    def update(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        return self._call("update", args, kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        return self._call("delete", args, kwargs)
+
+
+schedule = ScheduleProxy()
