@@ -1,0 +1,529 @@
+"""The app loader: reads manifest.json, fwsched.toml and config/iparams.json into an `AppSpec`.
+
+It never imports server.py: the parent process must survive a broken or hostile
+app, so user code only ever runs in the sandbox. The sandbox reports the names
+that server.py exports and `AppSpec.check_exports` judges them here.
+
+`load_app` raises `AppError` only when the app cannot be used at all (a missing
+file, a syntax error, a setting of the wrong type); everything a developer can
+still run with is collected as `Problem`s for `fwsched validate` to print.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import re
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, time
+from pathlib import Path
+from typing import Any, Literal
+
+from fwsched.errors import AppError
+
+__all__ = [
+    "KNOWN_EVENTS",
+    "REGIONS",
+    "SCHEDULED_EVENT",
+    "Account",
+    "AppSpec",
+    "Problem",
+    "load_app",
+]
+
+SCHEDULED_EVENT = "onScheduledEvent"
+REGIONS = ("US", "EU", "EUC", "AUS", "IND")
+MASK = "****"
+
+MANIFEST = "manifest.json"
+SERVER = "server.py"
+CONFIG = "fwsched.toml"
+IPARAMS = "config/iparams.json"
+
+# The FDK's rule for an event name: "on" followed by a CamelCase word.
+EVENT_NAME = re.compile(r"^on[A-Z][A-Za-z0-9]*$")
+
+# Events of the Freshworks products (not exhaustive: an unknown but well-formed
+# name is only a warning, so an event missing here costs a line of output).
+KNOWN_EVENTS = frozenset(
+    {
+        # platform events
+        "onScheduledEvent",
+        "onAppInstall",
+        "onAppUninstall",
+        "onExternalEvent",
+        # Freshdesk / Freshservice
+        "onTicketCreate",
+        "onTicketUpdate",
+        "onConversationCreate",
+        "onConversationUpdate",
+        "onContactCreate",
+        "onContactUpdate",
+        "onCompanyCreate",
+        "onCompanyUpdate",
+        "onAgentActivityCreate",
+        "onTimeEntryCreate",
+        "onTimeEntryUpdate",
+        "onChangeCreate",
+        "onChangeUpdate",
+        "onProblemCreate",
+        "onProblemUpdate",
+        "onReleaseCreate",
+        "onReleaseUpdate",
+        "onAssetCreate",
+        "onAssetUpdate",
+        # Freshsales / CRM
+        "onDealCreate",
+        "onDealUpdate",
+        "onLeadCreate",
+        "onLeadUpdate",
+        "onAccountCreate",
+        "onAccountUpdate",
+        "onSalesActivityCreate",
+        "onSalesActivityUpdate",
+        "onAppointmentCreate",
+        "onAppointmentUpdate",
+        "onTaskCreate",
+        "onTaskUpdate",
+        "onNoteCreate",
+        # Freshchat / Freshcaller
+        "onUserCreate",
+        "onUserUpdate",
+        "onMessageCreate",
+        "onCallCreate",
+        "onCallUpdate",
+    }
+)
+
+_ACCOUNT_KEYS = ("account_id", "domain", "region", "product")
+_SIMULATOR_KEYS = ("timeout", "start")
+_TOML_TABLES = ("account", "iparams", "simulator")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One finding about the app; `validate` prints it and exits 1 if any is an error."""
+
+    severity: Literal["error", "warning"]
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def _error(message: str) -> Problem:
+    return Problem("error", message)
+
+
+def _warning(message: str) -> Problem:
+    return Problem("warning", message)
+
+
+def _account_field_error(key: str, value: Any) -> str | None:
+    """Why `value` cannot be the account field `key` (None when it can)."""
+    if key == "account_id":
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            return f"account_id must be a positive integer, got {value!r}"
+    elif key == "domain":
+        if not isinstance(value, str) or not value.strip():
+            return f"domain must be a non-empty string, got {value!r}"
+    elif key == "region":
+        if value not in REGIONS:
+            return f"region must be one of {', '.join(REGIONS)}, got {value!r}"
+    elif key == "product" and value is not None and not isinstance(value, str):
+        return f"product must be a string, got {value!r}"
+    return None
+
+
+@dataclass(frozen=True)
+class Account:
+    """The account fields of every payload (fwsched.toml [account])."""
+
+    account_id: int = 1
+    domain: str = "localhost.myfreshworks.com"
+    region: str = "US"
+    product: str | None = None
+
+    def __post_init__(self) -> None:
+        for key in _ACCOUNT_KEYS:
+            reason = _account_field_error(key, getattr(self, key))
+            if reason is not None:
+                raise AppError(f"account: {reason}")
+
+    def merged(self, values: Mapping[str, Any], *, where: str = "account:") -> Account:
+        """This account with `values` laid over it; `where` prefixes error messages."""
+        unknown = [key for key in values if key not in _ACCOUNT_KEYS]
+        if unknown:
+            raise AppError(
+                f"{where} unknown key {unknown[0]!r} (expected one of {', '.join(_ACCOUNT_KEYS)})"
+            )
+        for key, value in values.items():
+            reason = _account_field_error(key, value)
+            if reason is not None:
+                raise AppError(f"{where} {reason}")
+        return replace(self, **dict(values))
+
+
+@dataclass(frozen=True)
+class AppSpec:
+    """Everything fwsched knows about an app without running its code."""
+
+    root: Path
+    events: Mapping[str, str]
+    scheduled_handler: str | None
+    account: Account = field(default_factory=Account)
+    iparams: Mapping[str, Any] = field(default_factory=dict)
+    secure_iparams: frozenset[str] = frozenset()
+    iparam_definitions: Mapping[str, Any] = field(default_factory=dict)
+    timeout: float | None = None
+    start: datetime | None = None
+    problems: tuple[Problem, ...] = ()
+
+    @property
+    def errors(self) -> tuple[Problem, ...]:
+        return tuple(p for p in self.problems if p.severity == "error")
+
+    @property
+    def warnings(self) -> tuple[Problem, ...]:
+        return tuple(p for p in self.problems if p.severity == "warning")
+
+    @property
+    def server_path(self) -> Path:
+        return self.root / SERVER
+
+    @property
+    def handlers(self) -> tuple[str, ...]:
+        """The distinct handler names of the manifest, in manifest order."""
+        return tuple(dict.fromkeys(self.events.values()))
+
+    def check_exports(self, export_names: Iterable[str]) -> list[Problem]:
+        """Judge the export names the sandbox found in server.py against the manifest."""
+        exported = set(export_names)
+        return [
+            _error(f"Event callback '{handler}' is not defined in server.py exports")
+            for handler in self.handlers
+            if handler not in exported
+        ]
+
+    def payload_iparams(self) -> dict[str, Any]:
+        """The real iparam values, for the handler only (a copy: handlers may mutate it)."""
+        return copy.deepcopy(dict(self.iparams))
+
+    def mask_iparams(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """`values` as fwsched shows and stores them: secure iparams replaced by ``****``."""
+        return {
+            name: MASK if name in self.secure_iparams else copy.deepcopy(value)
+            for name, value in values.items()
+        }
+
+    def base_payload(self, data: Mapping[str, Any], timestamp_ms: int) -> dict[str, Any]:
+        """The SPEC §3 payload of an onScheduledEvent occurrence, with real iparam values."""
+        return {
+            "account_id": self.account.account_id,
+            "event": SCHEDULED_EVENT,
+            "region": self.account.region,
+            "timestamp": timestamp_ms,
+            "domain": self.account.domain,
+            "data": copy.deepcopy(dict(data)),
+            "iparams": self.payload_iparams(),
+        }
+
+    def with_overrides(
+        self,
+        account: Mapping[str, Any] | None = None,
+        iparams: Mapping[str, Any] | None = None,
+    ) -> AppSpec:
+        """The library's `Simulator(account=..., iparams=...)`, which wins over fwsched.toml.
+
+        Account keys are merged over fwsched.toml's; iparams replace its [iparams] table.
+        """
+        spec = self
+        if account is not None:
+            if not isinstance(account, Mapping):
+                raise AppError(f"account must be a dict, got {type(account).__name__}")
+            spec = replace(spec, account=spec.account.merged(account, where="account:"))
+        if iparams is not None:
+            if not isinstance(iparams, Mapping):
+                raise AppError(f"iparams must be a dict, got {type(iparams).__name__}")
+            values = _check_iparam_values(iparams, where="iparams:")
+            stale = set(_iparam_problems(spec.iparam_definitions, spec.iparams))
+            kept = tuple(p for p in spec.problems if p not in stale)
+            fresh = tuple(_iparam_problems(spec.iparam_definitions, values))
+            spec = replace(spec, iparams=values, problems=kept + fresh)
+        return spec
+
+
+def load_app(root: str | Path) -> AppSpec:
+    """Read the app at `root`; raise `AppError` only if it cannot be used at all."""
+    path = Path(root).expanduser().resolve()
+    if not path.exists():
+        raise AppError(f"No app directory at {path} (fwsched init DIR creates one)")
+    if not path.is_dir():
+        raise AppError(f"{path} is not a directory: pass the app directory, not a file in it")
+    if not (path / MANIFEST).is_file():
+        raise AppError(
+            f"No manifest.json in {path}: is this a Freshworks app directory? "
+            "(fwsched init DIR creates one)"
+        )
+    if not (path / SERVER).is_file():
+        raise AppError(
+            f"No server.py in {path}: the app's handlers live there "
+            "(fwsched init DIR creates an example)"
+        )
+
+    manifest = _read_json(path, MANIFEST)
+    if not isinstance(manifest, dict):
+        raise AppError(f"manifest.json: expected a JSON object, got {_json_type(manifest)}")
+    events, problems = _manifest_events(manifest)
+
+    definitions: dict[str, Any] = {}
+    if (path / IPARAMS).is_file():
+        raw = _read_json(path, IPARAMS)
+        if not isinstance(raw, dict):
+            raise AppError(f"config/iparams.json: expected a JSON object, got {_json_type(raw)}")
+        definitions = raw
+    secure = frozenset(name for name, spec in definitions.items() if _flag(spec, "secure"))
+
+    account, iparams, timeout, start, config_problems = _read_config(path)
+    problems += config_problems
+    problems += _iparam_problems(definitions, iparams)
+
+    return AppSpec(
+        root=path,
+        events=events,
+        scheduled_handler=events.get(SCHEDULED_EVENT),
+        account=account,
+        iparams=iparams,
+        secure_iparams=secure,
+        iparam_definitions=definitions,
+        timeout=timeout,
+        start=start,
+        problems=tuple(problems),
+    )
+
+
+def _read_text(root: Path, name: str) -> str:
+    try:
+        # utf-8-sig: editors on Windows like to start JSON files with a BOM.
+        return (root / name).read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise AppError(f"{name}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise AppError(f"{name}: cannot be read: {exc.strerror or exc}") from None
+
+
+def _read_json(root: Path, name: str) -> Any:
+    try:
+        return json.loads(_read_text(root, name))
+    except json.JSONDecodeError as exc:
+        # JSONDecodeError's lineno and colno are already 1-based.
+        raise AppError(
+            f"{name}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+        ) from None
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if value is None:
+        return "null"
+    return type(value).__name__
+
+
+def _event_tables(manifest: dict[str, Any]) -> tuple[list[tuple[str, Any]], list[Problem]]:
+    """Every `events` object of the manifest with where it was found, in manifest order.
+
+    Three shapes exist: top-level `events` (platform 1.x), `product.<name>.events`
+    (2.x) and `modules.<name>.events` (3.x); an app may mix them.
+    """
+    tables: list[tuple[str, Any]] = []
+    problems: list[Problem] = []
+    if "events" in manifest:
+        tables.append(("events", manifest["events"]))
+    for section in ("product", "modules"):
+        if section not in manifest:
+            continue
+        parts = manifest[section]
+        if not isinstance(parts, dict):
+            problems.append(_error(f"manifest.json: '{section}' must be an object"))
+            continue
+        for part_name, part in parts.items():
+            if not isinstance(part, dict):
+                problems.append(_error(f"manifest.json: '{section}.{part_name}' must be an object"))
+            elif "events" in part:
+                tables.append((f"{section}.{part_name}.events", part["events"]))
+    return tables, problems
+
+
+def _manifest_events(manifest: dict[str, Any]) -> tuple[dict[str, str], list[Problem]]:
+    tables, problems = _event_tables(manifest)
+    events: dict[str, str] = {}
+    conflicts: set[str] = set()
+    for where, table in tables:
+        if not isinstance(table, dict):
+            problems.append(_error(f"manifest.json: '{where}' must be an object"))
+            continue
+        for name, entry in table.items():
+            if not EVENT_NAME.match(name):
+                # Not an event name at all: left out of `events`, it can never fire.
+                problems.append(_error(f"Invalid event: '{name}'"))
+                continue
+            handler = entry.get("handler") if isinstance(entry, dict) else None
+            if not isinstance(handler, str) or not handler:
+                problems.append(_error(f"Event '{name}' has no handler in manifest.json"))
+                continue
+            if name in events:
+                # The platform allows one callback per event; the same one twice is harmless.
+                if events[name] != handler and name not in conflicts:
+                    conflicts.add(name)
+                    problems.append(_error(f"Event '{name}' is already mapped to a callback"))
+                continue
+            if name not in KNOWN_EVENTS:
+                problems.append(
+                    _warning(f"Unknown event: '{name}' (it is loaded but never fired by fwsched)")
+                )
+            events[name] = handler
+    if SCHEDULED_EVENT not in events:
+        problems.append(_warning("No onScheduledEvent handler is registered in manifest.json"))
+    return events, problems
+
+
+def _read_config(
+    root: Path,
+) -> tuple[Account, dict[str, Any], float | None, datetime | None, list[Problem]]:
+    """fwsched.toml: wrong types are errors (the run would be wrong), unknown keys warnings."""
+    problems: list[Problem] = []
+    if not (root / CONFIG).is_file():
+        return Account(), {}, None, None, problems
+    try:
+        config = tomllib.loads(_read_text(root, CONFIG))
+    except tomllib.TOMLDecodeError as exc:
+        raise AppError(f"fwsched.toml: invalid TOML: {exc}") from None
+
+    for key, value in config.items():
+        if key not in _TOML_TABLES:
+            what = f"table [{key}]" if isinstance(value, dict) else f"key '{key}'"
+            problems.append(_warning(f"fwsched.toml: unknown {what} (ignored)"))
+        elif not isinstance(value, dict):
+            raise AppError(f"fwsched.toml: '{key}' must be a table ([{key}]), got {value!r}")
+
+    account_table: dict[str, Any] = config.get("account", {})
+    known_account = {k: v for k, v in account_table.items() if k in _ACCOUNT_KEYS}
+    problems += _unknown_keys("account", account_table, _ACCOUNT_KEYS)
+    account = Account().merged(known_account, where="fwsched.toml: [account]")
+
+    iparams = _check_iparam_values(config.get("iparams", {}), where="fwsched.toml: [iparams]")
+
+    simulator: dict[str, Any] = config.get("simulator", {})
+    problems += _unknown_keys("simulator", simulator, _SIMULATOR_KEYS)
+    timeout = _config_timeout(simulator.get("timeout"))
+    start = _config_start(simulator.get("start"))
+    return account, iparams, timeout, start, problems
+
+
+def _unknown_keys(table: str, values: Mapping[str, Any], known: tuple[str, ...]) -> list[Problem]:
+    return [
+        _warning(f"fwsched.toml: unknown key '{key}' in [{table}] (ignored)")
+        for key in values
+        if key not in known
+    ]
+
+
+def _config_timeout(value: Any) -> float | None:
+    if value is None:
+        return None
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise AppError(
+            f"fwsched.toml: [simulator] timeout must be a positive number of seconds, got {value!r}"
+        )
+    return float(value)
+
+
+def _config_start(value: Any) -> datetime | None:
+    """An ISO string or a TOML date-time; naive means UTC. "now" is the default spelled out."""
+    if value is None or value == "now":
+        return None
+    moment: datetime | None = None
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.strip())
+        except ValueError:
+            moment = None
+    elif isinstance(value, date):
+        moment = datetime.combine(value, time())
+    if moment is None:
+        raise AppError(
+            "fwsched.toml: [simulator] start must be an ISO 8601 date-time "
+            f'like "2026-01-05T09:00:00Z", got {value!r}'
+        )
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def _check_iparam_values(values: Mapping[str, Any], *, where: str) -> dict[str, Any]:
+    """The payload is JSON, so iparam values must be JSON values (not TOML dates, not objects)."""
+    checked: dict[str, Any] = {}
+    for name, value in values.items():
+        if not isinstance(name, str):
+            raise AppError(f"{where} iparam names must be strings, got {name!r}")
+        if not _is_json_value(value):
+            raise AppError(
+                f"{where} '{name}' must be a JSON value (string, number, boolean, array or "
+                f"object), got {value!r}; quote dates and times"
+            )
+        checked[name] = copy.deepcopy(value)
+    return checked
+
+
+def _is_json_value(value: Any) -> bool:
+    if value is None or isinstance(value, str | bool | int):
+        return True
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, list | tuple):
+        return all(_is_json_value(item) for item in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _is_json_value(v) for k, v in value.items())
+    return False
+
+
+def _flag(definition: Any, key: str) -> bool:
+    """An FDK iparam definition's boolean option (`secure`, `required`); only `true` sets it."""
+    return isinstance(definition, dict) and definition.get(key) is True
+
+
+def _iparam_problems(definitions: Mapping[str, Any], values: Mapping[str, Any]) -> list[Problem]:
+    """Values that iparams.json does not declare, and required ones without a value."""
+    if not definitions:
+        return []
+    problems = [
+        _warning(f"iparam '{name}' has a value but is not declared in config/iparams.json")
+        for name in values
+        if name not in definitions
+    ]
+    problems += [
+        _warning(
+            f"iparam '{name}' is required by config/iparams.json but has no value "
+            "(set it in fwsched.toml [iparams])"
+        )
+        for name, definition in definitions.items()
+        if name not in values and _flag(definition, "required")
+    ]
+    return problems
