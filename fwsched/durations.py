@@ -1,0 +1,208 @@
+"""Parsing and formatting of DURATION values and ISO 8601 instants (SPEC §2 rule 6, §5 DURATION).
+
+Every instant that leaves this module is an aware datetime in UTC; naive *text* means UTC, but
+naive *datetime objects* are refused, since inside fwsched they are always a bug.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta, timezone
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+
+_FORMS = (
+    "use <integer><unit> with units s, m, h, d, w (90s, 1h30m, 2d, 1w) or ISO 8601 (PT1H30M, P1D)"
+)
+_INSTANT_EXAMPLE = "e.g. 2026-01-05T09:00:00Z or 2026-01-05T14:30:00+05:30"
+
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+# [0-9] rather than \d: \d also matches other scripts' digits, which int() would then accept.
+_COMPACT = re.compile(r"(?:[0-9]+[smhdw]\s*)+", re.IGNORECASE)
+_COMPACT_PART = re.compile(r"([0-9]+)([smhdw])", re.IGNORECASE)
+# Years and months are matched only so that the error can say why they are refused.
+_ISO_DURATION = re.compile(
+    r"P(?:(?P<Y>[0-9]+)Y)?(?:(?P<M>[0-9]+)M)?(?:(?P<W>[0-9]+)W)?(?:(?P<D>[0-9]+)D)?"
+    r"(?:T(?=[0-9])(?:(?P<h>[0-9]+)H)?(?:(?P<m>[0-9]+)M)?(?:(?P<s>[0-9]+)(?:[.,](?P<f>[0-9]+))?S)?)?",
+    re.IGNORECASE,
+)
+_INSTANT = re.compile(
+    r"(?P<y>[0-9]{4})-(?P<mo>[0-9]{2})-(?P<d>[0-9]{2})[Tt ]"
+    r"(?P<h>[0-9]{2}):(?P<mi>[0-9]{2})(?::(?P<s>[0-9]{2})(?:[.,](?P<f>[0-9]+))?)?"
+    r"(?P<tz>[Zz]|[+-][0-9]{2}(?::?[0-9]{2})?)?"
+)
+_DATE_ONLY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+class DurationError(ValueError):
+    """A DURATION that is unparseable, zero or negative; ``str(err)`` is one line for the user."""
+
+
+def _shown(text: str) -> str:
+    # repr() keeps the message on one line whatever the text holds; long input is cut.
+    return repr(text if len(text) <= 60 else text[:57] + "...")
+
+
+def parse_duration(text: str) -> timedelta:
+    """``90s``, ``1h30m``, ``2d``, ``1w`` or ISO 8601 ``PT1H30M``/``P1D``/``P1W``; always > 0."""
+    if not isinstance(text, str):
+        raise DurationError(f"invalid duration {text!r}: {_FORMS}")
+    stripped = text.strip()
+    try:
+        value = _parse_compact(stripped)
+        if value is None:
+            value = _parse_iso_duration(stripped, text)
+    except OverflowError:
+        raise DurationError(f"duration too large: {_shown(text)}") from None
+    if value is None:
+        if stripped.startswith("-") and _is_valid(stripped[1:]):
+            raise DurationError(f"duration must be greater than zero: {_shown(text)}; {_FORMS}")
+        raise DurationError(f"invalid duration {_shown(text)}: {_FORMS}")
+    if value <= timedelta(0):
+        raise DurationError(f"duration must be greater than zero: {_shown(text)}; {_FORMS}")
+    return value
+
+
+def _is_valid(text: str) -> bool:
+    try:
+        parse_duration(text)
+    except DurationError:
+        return False
+    return True
+
+
+def _parse_compact(text: str) -> timedelta | None:
+    if not _COMPACT.fullmatch(text):
+        return None
+    seen: set[str] = set()
+    seconds = 0
+    for number, unit in _COMPACT_PART.findall(text):
+        unit = unit.lower()
+        if unit in seen:  # "1h2h" is more likely a typo than a sum
+            raise DurationError(
+                f"invalid duration {_shown(text)}: unit '{unit}' repeated; {_FORMS}"
+            )
+        seen.add(unit)
+        seconds += int(number) * _UNIT_SECONDS[unit]
+    return timedelta(seconds=seconds)
+
+
+def _parse_iso_duration(text: str, original: str) -> timedelta | None:
+    match = _ISO_DURATION.fullmatch(text)
+    if match is None or not any(match.group(g) for g in "YMWDhms"):
+        return None
+    if match.group("Y") or match.group("M"):
+        raise DurationError(
+            f"invalid duration {_shown(original)}: years and months have no fixed length; {_FORMS}"
+        )
+    parts = {g: int(match.group(g) or 0) for g in "WDhms"}
+    fraction = match.group("f") or ""
+    micros = int(fraction[:6].ljust(6, "0")) if fraction else 0  # truncated, exact
+    return timedelta(
+        weeks=parts["W"],
+        days=parts["D"],
+        hours=parts["h"],
+        minutes=parts["m"],
+        seconds=parts["s"],
+        microseconds=micros,
+    )
+
+
+def parse_instant(text: str) -> datetime:
+    """An ISO 8601 date-time with a time part; naive means UTC. Returns an aware UTC datetime.
+
+    Raises only ValueError, whatever the input.
+    """
+    if not isinstance(text, str):
+        raise ValueError(f"invalid date-time {text!r}: expected a string, {_INSTANT_EXAMPLE}")
+    stripped = text.strip()
+    match = _INSTANT.fullmatch(stripped)
+    if match is None:
+        if _DATE_ONLY.fullmatch(stripped):
+            raise ValueError(
+                f"invalid date-time {_shown(text)}: a time is required, {_INSTANT_EXAMPLE}"
+            )
+        raise ValueError(f"invalid date-time {_shown(text)}: use ISO 8601, {_INSTANT_EXAMPLE}")
+    fraction = match.group("f") or ""
+    try:
+        local = datetime(
+            int(match.group("y")),
+            int(match.group("mo")),
+            int(match.group("d")),
+            int(match.group("h")),
+            int(match.group("mi")),
+            int(match.group("s") or 0),
+            # Truncated, not rounded: rounding 59.9999999 up would change the second.
+            int(fraction[:6].ljust(6, "0")) if fraction else 0,
+            tzinfo=_parse_offset(match.group("tz")),
+        )
+        return local.astimezone(UTC)
+    except (ValueError, OverflowError) as exc:
+        # Out-of-range fields, or an offset that moves the instant outside years 1-9999.
+        raise ValueError(
+            f"invalid date-time {_shown(text)}: {exc}; use ISO 8601, {_INSTANT_EXAMPLE}"
+        ) from None
+
+
+def _parse_offset(text: str | None) -> timezone:
+    if text is None or text in ("Z", "z"):
+        return UTC
+    digits = text[1:].replace(":", "")
+    hours, minutes = int(digits[:2]), int(digits[2:] or 0)
+    if minutes >= 60:
+        raise ValueError(f"offset minutes out of range: {text}")
+    offset = timedelta(hours=hours, minutes=minutes)
+    return timezone(-offset if text[0] == "-" else offset)  # ValueError beyond ±24h
+
+
+def _require_aware(dt: datetime) -> datetime:
+    if not isinstance(dt, datetime) or dt.utcoffset() is None:
+        raise ValueError(f"an aware datetime is required, got {dt!r}")
+    return dt
+
+
+def format_instant(dt: datetime) -> str:
+    """ISO 8601 in UTC with ``Z``; milliseconds (truncated) only when there are some."""
+    u = _require_aware(dt).astimezone(UTC)
+    text = f"{u.year:04d}-{u.month:02d}-{u.day:02d}T{u.hour:02d}:{u.minute:02d}:{u.second:02d}"
+    millis = u.microsecond // 1000
+    return f"{text}.{millis:03d}Z" if millis else f"{text}Z"
+
+
+def to_epoch_us(dt: datetime) -> int:
+    """Microseconds since the Unix epoch, exactly (timedelta // timedelta is integer math)."""
+    return (_require_aware(dt) - _EPOCH) // _US
+
+
+def to_epoch_ms(dt: datetime) -> int:
+    """Milliseconds since the Unix epoch (floored), as the payload's ``timestamp`` wants."""
+    return to_epoch_us(dt) // 1000
+
+
+def from_epoch_us(us: int) -> datetime:
+    """The aware UTC datetime ``us`` microseconds after the Unix epoch."""
+    return _EPOCH + timedelta(microseconds=us)
+
+
+def parse_when(text: str, now: datetime) -> datetime:
+    """``now``, ``+DURATION`` (from ``now``) or an ISO instant; for ``--at`` and ``--start``."""
+    now = _require_aware(now).astimezone(UTC)
+    if not isinstance(text, str):
+        raise ValueError(f"invalid time {text!r}: expected a string")
+    stripped = text.strip()
+    if stripped.lower() == "now":
+        return now
+    if stripped.startswith("+"):
+        delta = parse_duration(stripped[1:])
+        try:
+            return now + delta
+        except OverflowError:
+            raise DurationError(f"duration too large: {_shown(text)}") from None
+    try:
+        return parse_instant(stripped)
+    except ValueError:
+        raise ValueError(
+            f"invalid time {_shown(text)}: use now, +DURATION (e.g. +1h30m) "
+            f"or an ISO 8601 date-time ({_INSTANT_EXAMPLE})"
+        ) from None
