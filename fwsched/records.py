@@ -1,0 +1,71 @@
+"""The two public records: a ``Schedule`` as stored and an ``Invocation`` as it happened.
+
+Both are immutable and their fields match the keys of the ``--json`` documents
+(SPEC §5), so ``to_json()`` is a plain mapping of the fields with times as ISO
+strings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from fwsched.durations import format_instant
+from fwsched.outcome import Outcome
+
+ScheduleKind = Literal["one-time", "recurring"]
+
+
+@dataclass(frozen=True)
+class Schedule:
+    name: str
+    kind: ScheduleKind
+    schedule_at: str  # exactly as created or last updated
+    next_fire_at: datetime
+    repeat: dict[str, Any] | None  # {"time_unit", "frequency", "timezone"} for recurring ones
+    data: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "schedule_at": self.schedule_at,
+            "next_fire_at": format_instant(self.next_fire_at),
+            "repeat": self.repeat,
+            "data": self.data,
+        }
+
+
+@dataclass(frozen=True)
+class Invocation:
+    id: int
+    schedule: str | None  # None for an ad-hoc `trigger --payload`
+    fire_at: datetime  # the simulated time the handler started at
+    timestamp: int  # the payload's timestamp, epoch milliseconds
+    outcome: Outcome
+    duration_ms: float | None
+    error: str | None  # one line; None for ok
+    log: str
+    return_value: Any
+    payload: dict[str, Any]  # secure iparams masked
+    traceback: str | None = None
+    started_at: datetime | None = None  # real wall-clock time the run began
+    source: Literal["schedule", "trigger", "payload"] = "schedule"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "schedule": self.schedule,
+            "fire_at": format_instant(self.fire_at),
+            "timestamp": self.timestamp,
+            "outcome": str(self.outcome),
+            "duration_ms": self.duration_ms,
+            "error": self.error,
+            "log": self.log,
+            "return_value": self.return_value,
+            "payload": self.payload,
+            "traceback": self.traceback,
+            "started_at": format_instant(self.started_at) if self.started_at else None,
+            "source": self.source,
+        }
