@@ -1,0 +1,33 @@
+"""What the sandbox reports: the result of one invocation, and of loading server.py."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from fwsched.outcome import Outcome
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """Exactly one outcome per invocation, with what the handler left behind."""
+
+    outcome: Outcome
+    # None for ok; "<ExceptionType>: <message>" for error; a sentence for the others.
+    error: str | None
+    traceback: str | None  # for error and load-error
+    log: str  # stdout + stderr + logging, in order, capped at 1 MiB then "[output truncated]"
+    return_value: Any  # the value if JSON-serialisable, else its repr
+    duration_ms: float  # wall time of the handler call (until the kill for timeout/crashed)
+    exit_code: int | None = None  # crashed: the sandbox process's exit code
+    signal: int | None = None  # crashed: the signal that killed it
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    """Whether server.py imports, and the handler names it exports (for `fwsched validate`)."""
+
+    ok: bool
+    exports: list[str] = field(default_factory=list)
+    error: str | None = None
+    traceback: str | None = None

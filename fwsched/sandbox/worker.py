@@ -1,0 +1,494 @@
+"""The sandbox worker: the only process in which app code runs (the child side).
+
+Started by ``process.spawn`` as ``python -c`` with the app directory as working
+directory, it imports server.py with ``schedule`` injected, reports what it
+exports, then runs invocations sent by the parent:
+
+- warm: in this process, one after another, with the module state kept;
+- fresh: as a zygote that never runs a handler itself but forks one child per
+  invocation, so each starts from the freshly imported module without paying
+  for an interpreter start and an import.
+
+Messages travel on the two pipes named on the command line (see protocol.py);
+fds 1 and 2 are the output pipe, so prints, logging, C code and subprocesses
+are all captured by the parent. Keep this module's imports light: they are paid
+on every worker start.
+"""
+
+from __future__ import annotations
+
+import _thread
+import importlib.util
+import os
+import select
+import signal
+import sys
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from fwsched import sdk
+from fwsched.sandbox import protocol
+
+if TYPE_CHECKING:
+    from time_machine import Traveller
+
+SERVER = "server.py"
+VALUE_CAP = 1024 * 1024  # bytes of a return value's JSON kept (then its repr, cut)
+ERROR_CAP = 2000  # characters of the one-line error
+SPARES = 3  # fresh isolation: children forked ahead of their invocation (bench: 3 > 2 > 1)
+
+Handler = Callable[[Any], Any]
+
+
+def main(argv: list[str]) -> None:
+    """Entry point: ``APP_DIR CMD_FD MSG_FD warm|fresh MEMORY_LIMIT_MB BACKSTOP_S``."""
+    app_dir, cmd_fd, msg_fd, mode, memory_mb, backstop = argv
+    # fwsched's own modules are compiled and cached by now; the app's must not be:
+    # no __pycache__ in the app directory (the reloader would see it change).
+    sys.dont_write_bytecode = True
+    _limit_memory(int(memory_mb))
+    worker = Worker(app_dir, int(cmd_fd), int(msg_fd), int(backstop))
+    worker.serve(fresh=mode == "fresh")
+
+
+def _limit_memory(megabytes: int) -> None:
+    if megabytes <= 0:
+        return
+    import resource
+
+    limit = megabytes * 1024 * 1024
+    # Hard limit too: app code cannot raise it again.
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def _import_time_machine() -> ModuleType:
+    # time-machine imports pytest and dateutil when it finds them (≈100 ms), only for
+    # its pytest plugin and string destinations; the worker needs neither.
+    blocked = [name for name in ("pytest", "dateutil") if name not in sys.modules]
+    for name in blocked:
+        sys.modules[name] = None  # type: ignore[assignment]
+    try:
+        import time_machine
+    except ImportError:  # a time-machine that needs them after all: pay for them
+        for name in blocked:
+            del sys.modules[name]
+        blocked = []
+        import time_machine
+    finally:
+        for name in blocked:
+            sys.modules.pop(name, None)
+    return time_machine
+
+
+def _setup_output() -> None:
+    """Make stdout line-buffered like stderr, so the two interleave in the order written."""
+    import faulthandler
+    import io
+
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(line_buffering=True)
+    faulthandler.enable()  # a segfault leaves a Python traceback in the log
+
+
+def _capture_logging() -> bool:
+    """Once the app uses ``logging``: records it has not routed anywhere reach the log.
+
+    INFO and up, as ``LEVEL:logger:message`` on stderr. An app that configures its
+    own handlers (basicConfig, ...) keeps full control. Done only when the app has
+    imported logging: importing it here would make every fresh fork dearer.
+    """
+    if "logging" not in sys.modules:
+        return False
+    import logging
+
+    root = logging.getLogger()
+    if not root.handlers:
+        fallback = logging.StreamHandler(sys.stderr)
+        fallback.setFormatter(logging.Formatter(logging.BASIC_FORMAT))
+        logging.lastResort = fallback
+        if root.level == logging.WARNING:  # the default, not a choice of the app
+            root.setLevel(logging.INFO)
+    return True
+
+
+class Worker:
+    def __init__(self, app_dir: str, cmd_fd: int, msg_fd: int, backstop: int) -> None:
+        self.app_dir = app_dir
+        self.msg_fd = msg_fd
+        self.reader = protocol.FrameReader(cmd_fd)
+        # If the parent dies while a handler hangs, nobody kills us: the alarm does.
+        self.backstop = backstop
+        self.exports: dict[str, Handler] = {}
+        self.clock: Traveller | None = None  # the handler's time, moved per invocation
+        self._in_invocation = False
+        self._rpc_lock = _thread.allocate_lock()  # one schedule call at a time, in order
+        self._logging_captured = False
+        for fd in (cmd_fd, msg_fd):
+            os.set_inheritable(fd, False)  # handler subprocesses must not hold our pipes
+
+    def send(self, frame: bytes) -> None:
+        protocol.write_all(self.msg_fd, frame)
+
+    def serve(self, *, fresh: bool) -> None:
+        _setup_output()
+        time_machine = _import_time_machine()
+        sdk.schedule._install(self.transport)
+        self.send(protocol.encode("hello", {"pid": os.getpid()}))
+        if not self.load():
+            return
+        # The clock is patched once, here, and only moved per invocation: patching is
+        # what costs (in fresh isolation, ~100 copy-on-write page faults per child).
+        # So after an invocation, simulated time keeps running from its fire time.
+        self.clock = time_machine.travel(time.time(), tick=True).start()
+        if fresh:
+            self.serve_fresh()
+        else:
+            self.serve_warm()
+
+    # -- loading ----------------------------------------------------------------------
+
+    def load(self) -> bool:
+        """Import server.py and report its exports; False if that failed (we then exit)."""
+        report: dict[str, Any] = {"ok": False, "exports": [], "error": None, "traceback": None}
+        signal.alarm(self.backstop)
+        try:
+            exports = self._import_server()
+        except BaseException as exc:
+            report["error"] = _one_line(exc)
+            report["traceback"] = _user_traceback(exc)
+        else:
+            problem = _check_exports(exports)
+            if problem is None:
+                self.exports = exports
+                report.update(ok=True, exports=list(exports))
+                _preload_asyncio(exports)
+            else:
+                report["error"] = problem
+        finally:
+            signal.alarm(0)
+            _flush()
+        self._logging_captured = _capture_logging()
+        self.send(protocol.encode("loaded", report))
+        return bool(report["ok"])
+
+    def _import_server(self) -> Any:
+        path = os.path.join(self.app_dir, SERVER)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"{SERVER} not found in {self.app_dir}")
+        # The app directory comes first, so server.py imports its siblings, not
+        # installed modules of the same name.
+        sys.path.insert(0, self.app_dir)
+        spec = importlib.util.spec_from_file_location("server", path)
+        if spec is None or spec.loader is None:
+            raise ImportError(f"cannot import {path}")
+        module = importlib.util.module_from_spec(spec)
+        module.schedule = sdk.schedule  # type: ignore[attr-defined]  # a global before the body runs
+        sys.modules["server"] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules["server"]
+            raise
+        if not hasattr(module, "exports"):
+            raise _LoadProblem(
+                f"{SERVER} does not define 'exports' (a dict of handler name to function)"
+            )
+        return module.exports
+
+    # -- serving ----------------------------------------------------------------------
+
+    def serve_warm(self) -> None:
+        while True:
+            message = self.reader.read()
+            if message is None:
+                return  # the parent closed the pipe: it wants us gone
+            name, fields = message
+            if name == "invoke":
+                self.send(self.run(fields))
+
+    def serve_fresh(self) -> None:
+        """The zygote: keep forked children ready; report the ones that die unfinished.
+
+        Children are forked before their invocation arrives (``SPARES`` of them), so
+        a fork and its start-up are paid while earlier invocations run, not by the
+        next one. Only one child may read the command pipe at a time (it also
+        carries the replies to schedule calls): the right to read it is the byte in
+        the baton pipe, which a child passes on once it has sent its result, or the
+        zygote when a child died before that.
+        """
+        import gc
+
+        baton_r, baton_w = os.pipe()
+        notes_r, notes_w = os.pipe()  # children -> zygote: S(tarted) / D(one) / Q(uit)
+        os.set_blocking(notes_r, False)
+        _flush()  # nothing buffered may be written twice
+        gc.freeze()  # children's collections leave the imported objects' pages alone
+        os.write(baton_w, b"B")
+        try:
+            for _ in range(SPARES):
+                self._fork_child(baton_r, baton_w, notes_w)
+            notes = _Notes(notes_r)
+            while True:
+                kind, seq, pid = notes.next()
+                if kind == b"Q":
+                    return  # the parent is gone
+                self._fork_child(baton_r, baton_w, notes_w)  # replaces the one that started
+                _, status = os.waitpid(pid, 0)
+                if not notes.done(seq):
+                    code = os.waitstatus_to_exitcode(status)
+                    ended = {"seq": seq, "code": code, "signal": None}
+                    if code < 0:
+                        ended.update(code=None, signal=-code)
+                    # Before the baton: the next child's frames must not interleave with it.
+                    self.send(protocol.encode("exited", ended))
+                    os.write(baton_w, b"B")
+        finally:
+            # However the zygote ends, the spares waiting for the baton end with it.
+            os.killpg(0, signal.SIGKILL)
+
+    def _fork_child(self, baton_r: int, baton_w: int, notes_w: int) -> None:
+        if os.fork():
+            return
+        code = 0
+        try:
+            os.read(baton_r, 1)  # wait for our turn
+            message = self.reader.read()
+            while message is not None and message[0] != "invoke":
+                message = self.reader.read()  # a stray reply to nobody
+            if message is None:
+                os.write(notes_w, _note(b"Q", 0))
+            else:
+                fields = message[1]
+                seq = int(fields["seq"])
+                os.write(notes_w, _note(b"S", seq))
+                self.send(self.run(fields))
+                os.write(baton_w, b"B")
+                os.write(notes_w, _note(b"D", seq))
+        except BaseException:
+            code = 70
+        finally:
+            os._exit(code)
+
+    # -- one invocation -----------------------------------------------------------------
+
+    def run(self, fields: dict[str, Any]) -> bytes:
+        """Run one invocation; the ``result`` frame to send."""
+        seq = fields["seq"]
+        handler = self.exports.get(fields["handler"])
+        if handler is None:
+            return protocol.encode(
+                "result",
+                {
+                    "seq": seq,
+                    "outcome": "load-error",
+                    "error": f"Event callback '{fields['handler']}' is not defined "
+                    f"in {SERVER} exports",
+                },
+            )
+        assert self.clock is not None
+        result: dict[str, Any] = {"seq": seq, "outcome": "ok", "value": None}
+        if not self._logging_captured:
+            self._logging_captured = _capture_logging()
+        self._in_invocation = True
+        signal.alarm(self.backstop)
+        self.clock.move_to(fields["fire_at"])
+        start = time.perf_counter()
+        try:
+            value = handler(fields["payload"])
+            if value is not None and isinstance(value, Awaitable):
+                value = _run_async(value)
+            result["value"] = value
+        except SystemExit as exc:
+            _exit_like_python(exc)
+        except BaseException as exc:
+            result.update(outcome="error", error=_one_line(exc), traceback=_user_traceback(exc))
+        finally:
+            result["duration_ms"] = (time.perf_counter() - start) * 1000.0
+            signal.alarm(0)
+            with self._rpc_lock:  # a schedule call from another thread finishes first
+                self._in_invocation = False
+            _flush()
+        return _result_frame(result)
+
+    def transport(self, op: str, request: dict[str, Any]) -> dict[str, Any]:
+        """``schedule.<op>(...)``: ask the parent, block for its answer."""
+        frame = protocol.encode_rpc(op, request)
+        with self._rpc_lock:
+            if not self._in_invocation:
+                raise sdk.ScheduleError(500, "schedule is only available while a handler runs")
+            self.send(frame)
+            reply = self.reader.read()
+        if reply is None:
+            os._exit(0)  # the parent is gone; nobody wants the result
+        _, fields = reply
+        error = fields.get("error")
+        if error is not None:
+            raise sdk.ScheduleError(int(error["status"]), str(error["message"]))
+        response: dict[str, Any] = fields["response"]
+        return response
+
+
+def _note(kind: bytes, seq: int) -> bytes:
+    return kind + seq.to_bytes(8, "big") + os.getpid().to_bytes(4, "big")
+
+
+class _Notes:
+    """The zygote's view of the notes its children write: kind, seq and pid, 13 bytes."""
+
+    SIZE = 13
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self._data = b""
+        self._queue: deque[tuple[bytes, int, int]] = deque()
+        self._done: set[int] = set()
+
+    def next(self) -> tuple[bytes, int, int]:
+        """The next S(tarted) or Q(uit) note, waiting for it."""
+        while not self._queue:
+            select.select([self.fd], [], [])
+            self._pull()
+        return self._queue.popleft()
+
+    def done(self, seq: int) -> bool:
+        """Whether the (exited) child that ran ``seq`` finished: it wrote D before exiting."""
+        self._pull()
+        if seq in self._done:
+            self._done.discard(seq)
+            return True
+        return False
+
+    def _pull(self) -> None:
+        while True:
+            try:
+                chunk = os.read(self.fd, 4096)
+            except BlockingIOError:
+                break
+            self._data += chunk
+            if len(chunk) < 4096:
+                break
+        size = self.SIZE
+        while len(self._data) >= size:
+            note, self._data = self._data[:size], self._data[size:]
+            kind, seq, pid = note[:1], int.from_bytes(note[1:9], "big"), int.from_bytes(note[9:])
+            if kind == b"D":
+                self._done.add(seq)
+            else:
+                self._queue.append((kind, seq, pid))
+
+
+class _LoadProblem(Exception):
+    """server.py imported but does not have the shape fwsched needs (no traceback)."""
+
+
+def _check_exports(exports: Any) -> str | None:
+    if not isinstance(exports, dict):
+        return (
+            f"{SERVER} 'exports' must be a dict of handler name to function, "
+            f"not {type(exports).__name__}"
+        )
+    for name, handler in exports.items():
+        if not isinstance(name, str):
+            return f"{SERVER} exports keys must be handler names (str), not {name!r}"
+        if not callable(handler):
+            return f"{SERVER} exports[{name!r}] is not callable ({type(handler).__name__})"
+    return None
+
+
+def _preload_asyncio(exports: dict[str, Handler]) -> None:
+    """Import asyncio once, here, if a handler needs it; not in every forked child."""
+    import inspect  # already imported by time-machine: free
+
+    if any(inspect.iscoroutinefunction(handler) for handler in exports.values()):
+        import asyncio  # noqa: F401
+
+
+def _run_async(awaitable: Any) -> Any:
+    import asyncio
+
+    async def wait() -> Any:
+        return await awaitable
+
+    # A new loop per invocation: it ends with the handler, cancelling what it left.
+    return asyncio.run(awaitable if asyncio.iscoroutine(awaitable) else wait())
+
+
+def _exit_like_python(exc: SystemExit) -> NoReturn:
+    """``sys.exit()`` in a handler ends the sandbox process, as it would any Python program."""
+    code = exc.code
+    if code is None:
+        status = 0
+    elif isinstance(code, int):
+        status = code
+    else:
+        print(code, file=sys.stderr)
+        status = 1
+    _flush()
+    os._exit(status)
+
+
+def _result_frame(result: dict[str, Any]) -> bytes:
+    try:
+        frame = protocol.encode_strict("result", result)
+    except (TypeError, ValueError):
+        frame = b""
+    if frame and len(frame) <= VALUE_CAP:
+        return frame
+    # Not JSON (or too big to keep): its repr stands for it.
+    text = protocol.safe_repr(result["value"])
+    if len(text) > VALUE_CAP:
+        text = text[:VALUE_CAP] + " [truncated]"
+    result["value"] = text
+    return protocol.encode("result", result)
+
+
+def _flush() -> None:
+    streams = [sys.stdout, sys.stderr]
+    if sys.stdout is not sys.__stdout__ or sys.stderr is not sys.__stderr__:
+        streams += [sys.__stdout__, sys.__stderr__]  # a handler replaced them
+    for stream in streams:
+        try:
+            if stream is not None:
+                stream.flush()
+        except Exception:  # or closed them
+            pass
+
+
+def _one_line(exc: BaseException) -> str:
+    """``<ExceptionType>: <message>``, on one line."""
+    if isinstance(exc, _LoadProblem):
+        return str(exc)
+    try:
+        text = str(exc).strip()
+    except Exception:
+        text = "<exception str() failed>"
+    first = text.splitlines()[0] if text else ""
+    line = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+    return line[:ERROR_CAP]
+
+
+def _user_traceback(exc: BaseException) -> str | None:
+    """The traceback from the first frame of app code (fwsched's and asyncio's frames cut)."""
+    if isinstance(exc, _LoadProblem):
+        return None
+    import traceback
+
+    tb = exc.__traceback__
+    while tb is not None and _not_app_code(tb.tb_frame.f_code.co_filename):
+        tb = tb.tb_next
+    text = "".join(traceback.format_exception(type(exc), exc, tb))
+    return text[:VALUE_CAP]
+
+
+_ASYNCIO_DIR = os.path.join(os.path.dirname(os.__file__), "asyncio", "")
+
+
+def _not_app_code(filename: str) -> bool:
+    return (
+        filename == __file__
+        or filename.startswith(_ASYNCIO_DIR)
+        or filename.startswith("<frozen importlib")
+    )

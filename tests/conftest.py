@@ -1,0 +1,43 @@
+"""Shared helpers: write throwaway apps into tmp_path."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+MANIFEST = {"events": {"onScheduledEvent": {"handler": "onScheduledEventHandler"}}}
+
+MakeApp = Callable[..., Path]
+
+
+@pytest.fixture
+def make_app(tmp_path: Path) -> MakeApp:
+    """``make_app(server_code, manifest=..., toml=..., iparams=..., name="app")`` -> app dir."""
+
+    def make(
+        server: str,
+        *,
+        manifest: dict[str, Any] | None = None,
+        toml: str = "",
+        iparams: dict[str, Any] | None = None,
+        name: str = "app",
+    ) -> Path:
+        root = tmp_path / name
+        root.mkdir()
+        (root / "manifest.json").write_text(json.dumps(manifest or MANIFEST))
+        (root / "server.py").write_text(textwrap.dedent(server))
+        if toml:
+            (root / "fwsched.toml").write_text(textwrap.dedent(toml))
+        if iparams is not None:
+            (root / "config").mkdir()
+            (root / "config" / "iparams.json").write_text(json.dumps(iparams))
+        return root
+
+    return make
