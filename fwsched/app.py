@@ -219,6 +219,33 @@ class AppSpec:
             for name, value in values.items()
         }
 
+    def redact(self, value: Any) -> Any:
+        """``value`` with every secure iparam's value replaced by ``****``, at any depth.
+
+        A handler may print or return a secret; like CI systems do with their
+        secrets, fwsched masks it in what it stores and shows.
+        """
+        secrets = sorted(
+            {str(v) for k, v in self.iparams.items() if k in self.secure_iparams and str(v)},
+            key=len,
+            reverse=True,  # longest first, so a secret containing another is masked whole
+        )
+        if not secrets:
+            return value
+
+        def scrub(item: Any) -> Any:
+            if isinstance(item, str):
+                for secret in secrets:
+                    item = item.replace(secret, MASK)
+                return item
+            if isinstance(item, list):
+                return [scrub(x) for x in item]
+            if isinstance(item, dict):
+                return {scrub(k): scrub(v) for k, v in item.items()}
+            return item
+
+        return scrub(value)
+
     def base_payload(self, data: Mapping[str, Any], timestamp_ms: int) -> dict[str, Any]:
         """The SPEC §3 payload of an onScheduledEvent occurrence, with real iparam values."""
         return {

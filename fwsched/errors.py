@@ -17,6 +17,10 @@ class StateError(FwschedError):
     """The state file is corrupt, from an unknown schema, or owned by another process."""
 
 
+class StateBusyError(StateError):
+    """Another process owns the state right now (it may be a live runner still starting)."""
+
+
 class UsageError(FwschedError):
     """The command was called wrongly (bad DURATION, no app found, ...)."""
 

@@ -1,0 +1,435 @@
+"""The ``Simulator``: the one place where simulated time moves and occurrences fire.
+
+Firing an occurrence is two transactions around the handler run:
+
+1. *begin*: move the clock to the occurrence, take the occurrence off the
+   schedule (delete a one-time schedule, move a recurring one to its next
+   occurrence) and insert the invocation record as ``running``;
+2. run the handler in the sandbox (its ``schedule.*`` calls come back as RPCs
+   and are applied at once, so they see and change the live state);
+3. *finish*: write the outcome.
+
+A kill -9 between 1 and 3 leaves the record ``running``; the next owner marks
+it ``interrupted`` and never fires it again. A kill before 1 leaves the
+occurrence due. So every occurrence is recorded once or still due, never both.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal
+
+from fwsched import rules
+from fwsched.app import SCHEDULED_EVENT, AppSpec, load_app
+from fwsched.clock import SimClock
+from fwsched.durations import parse_duration, parse_instant, to_epoch_ms
+from fwsched.errors import AppError, StateBusyError
+from fwsched.outcome import Outcome
+from fwsched.records import Invocation, Schedule
+from fwsched.recurrence import next_occurrence
+from fwsched.sandbox import Isolation, Sandbox
+from fwsched.schedule_api import ScheduleAPI
+from fwsched.sdk import ScheduleError
+from fwsched.store import Entry, Store
+
+DEFAULT_TIMEOUT = 20.0
+Source = Literal["schedule", "trigger", "payload"]
+
+
+class StateLock:
+    """One process at a time owns an app's state: an exclusive ``flock`` next to the file.
+
+    The kernel drops the lock when the process dies, so a crashed owner never
+    leaves a stale lock behind.
+    """
+
+    def __init__(self, state_path: Path) -> None:
+        self.path = state_path.with_name(state_path.name + ".lock")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            owner = os.read(self._fd, 32).decode(errors="replace").strip() or "unknown"
+            os.close(self._fd)
+            raise StateBusyError(
+                f"{state_path} is in use by another fwsched process (pid {owner}); "
+                "stop it, or send commands to it while it runs"
+            ) from None
+        os.ftruncate(self._fd, 0)
+        os.write(self._fd, str(os.getpid()).encode())
+
+    def release(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)  # closing the descriptor releases the flock
+            self._fd = -1
+
+
+def _as_instant(value: datetime | str) -> datetime:
+    if isinstance(value, str):
+        return parse_instant(value)
+    if value.tzinfo is None:
+        raise ValueError(f"expected an aware datetime, got naive {value.isoformat()}")
+    return value.astimezone(UTC)
+
+
+def _as_duration(value: timedelta | str) -> timedelta:
+    delta = parse_duration(value) if isinstance(value, str) else value
+    if delta <= timedelta(0):
+        raise ValueError(f"advance needs a positive duration, got {delta}")
+    return delta
+
+
+class Simulator:
+    """A simulated Freshworks platform for one app: schedules, a clock and a sandbox.
+
+    ``state=None`` keeps everything in memory; ``state=PATH`` uses (and locks)
+    that SQLite file, so a later Simulator or CLI command continues from it.
+    Constructor arguments override the app's fwsched.toml, which overrides the
+    defaults. ``start`` only applies to a fresh state.
+    """
+
+    def __init__(
+        self,
+        app: str | Path,
+        *,
+        start: datetime | str | None = None,
+        timeout: float | None = None,
+        isolation: Isolation | str = Isolation.WARM,
+        strict: bool = True,
+        iparams: Mapping[str, Any] | None = None,
+        account: Mapping[str, Any] | None = None,
+        state: str | Path | None = None,
+        memory_limit_mb: int = 512,
+    ) -> None:
+        self._overrides = {"iparams": iparams, "account": account}
+        self.spec = self._load_spec(app)
+        self.timeout = float(
+            timeout if timeout is not None else self.spec.timeout or DEFAULT_TIMEOUT
+        )
+        if self.timeout <= 0:
+            raise ValueError(f"timeout must be positive, got {timeout}")
+        self.isolation = Isolation(isolation)
+        self.memory_limit_mb = memory_limit_mb
+
+        self._lock = StateLock(Path(state)) if state is not None else None
+        try:
+            self.store = Store.open(state)
+        except BaseException:
+            self._release_lock()
+            raise
+        with self.store.transaction():
+            self.store.interrupt_running()  # left by an owner that died mid-run
+            if not strict:
+                self.store.set_relaxed()
+            initial = self.store.get_now()
+            if initial is None:
+                initial = self._initial_time(start)
+                self.store.set_now(initial)
+        # Paused: only advance() moves library time; the live runner sets a rate.
+        self.clock = SimClock(initial, rate=0.0)
+        self._handler_now: datetime | None = None  # the occurrence a handler is running for
+        self.schedule = ScheduleAPI(self.store, self._api_context)
+        self._sandbox: Sandbox | None = None
+
+    # -- set-up --------------------------------------------------------------------------
+
+    def _load_spec(self, app: str | Path) -> AppSpec:
+        spec = load_app(app).with_overrides(**self._overrides)
+        if spec.errors:
+            raise AppError("; ".join(str(problem) for problem in spec.errors))
+        return spec
+
+    def _initial_time(self, start: datetime | str | None) -> datetime:
+        if start is not None and start != "now":
+            return _as_instant(start)
+        if start is None and self.spec.start is not None:
+            return self.spec.start
+        return datetime.now(UTC).replace(microsecond=0)
+
+    @property
+    def sandbox(self) -> Sandbox:
+        if self._sandbox is None:
+            self._sandbox = Sandbox(
+                self.spec.root,
+                self.spec.scheduled_handler,
+                timeout=self.timeout,
+                isolation=self.isolation,
+                memory_limit_mb=self.memory_limit_mb,
+                rpc=self._handler_rpc,
+            )
+        return self._sandbox
+
+    def reload(self) -> None:
+        """Pick up changed app files: re-read manifest and settings, restart the sandbox.
+
+        A manifest that no longer loads raises ``AppError`` and the previous one stays
+        in force; a broken server.py is not an error here (invocations end ``load-error``).
+        """
+        try:
+            spec = self._load_spec(self.spec.root)
+        finally:
+            if self._sandbox is not None:
+                self._sandbox.close()
+                self._sandbox = None
+        self.spec = spec
+
+    def close(self) -> None:
+        if self._sandbox is not None:
+            self._sandbox.close()
+            self._sandbox = None
+        self.store.close()
+        self._release_lock()
+
+    def _release_lock(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    def __enter__(self) -> Simulator:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- reading ---------------------------------------------------------------------------
+
+    @property
+    def now(self) -> datetime:
+        """The simulated time (aware UTC)."""
+        return self.clock.now()
+
+    @property
+    def strict(self) -> bool:
+        return not self.store.relaxed
+
+    def relax(self) -> None:
+        """Lift the platform limits (``--relaxed``); remembered in the state until reset."""
+        with self.store.transaction():
+            self.store.set_relaxed()
+
+    def counts(self) -> tuple[int, int]:
+        """(schedules, invocations) in the state."""
+        store = self.store
+        return store.count("one-time") + store.count("recurring"), store.invocation_count()
+
+    def schedules(self) -> list[Schedule]:
+        """Every schedule, soonest first."""
+        return [entry.public() for entry in self.store.entries()]
+
+    def history(
+        self,
+        *,
+        name: str | None = None,
+        outcome: str | None = None,
+        limit: int | None = None,
+        after_id: int = 0,
+    ) -> list[Invocation]:
+        """Past invocations, oldest first (``limit`` keeps the newest N)."""
+        return self.store.invocations(name=name, outcome=outcome, limit=limit, after_id=after_id)
+
+    def invocation(self, invocation_id: int) -> Invocation | None:
+        return self.store.invocation(invocation_id)
+
+    def next_fire_time(self) -> datetime | None:
+        return self.store.next_fire_time()
+
+    # -- the schedule API's context --------------------------------------------------------
+
+    def _api_context(self) -> rules.Context:
+        in_handler = self._handler_now is not None
+        return rules.Context(
+            now=self._handler_now if self._handler_now is not None else self.now,
+            has_handler=self.spec.scheduled_handler is not None,
+            strict=self.strict,
+            in_handler=in_handler,
+        )
+
+    def _handler_rpc(self, op: str, request: dict[str, Any]) -> dict[str, Any]:
+        return self.schedule.call(op, request)
+
+    # -- moving time -----------------------------------------------------------------------
+
+    def advance(self, duration: timedelta | str) -> list[Invocation]:
+        """Move the clock forward by ``duration`` (``"1h30m"``, ``"PT1H"`` or a timedelta)."""
+        return self.advance_to(self.now + _as_duration(duration))
+
+    def advance_to(self, target: datetime | str) -> list[Invocation]:
+        """Fire every occurrence due at or before ``target``, in order, then stop the clock there."""
+        target = _as_instant(target)
+        if target < self.now:
+            raise ValueError(
+                f"time can't go backwards: {target.isoformat()} is before {self.now.isoformat()}"
+            )
+        fired = []
+        while (invocation := self.fire_next(target)) is not None:
+            fired.append(invocation)
+        self._move_clock(target)
+        return fired
+
+    def fire_due(self) -> list[Invocation]:
+        """Fire what is due at the current time, one at a time (the live runner's step)."""
+        fired = []
+        while (invocation := self.fire_next(self.now)) is not None:
+            fired.append(invocation)
+        return fired
+
+    def set_speed(self, rate: float) -> None:
+        """Let the clock run at ``rate`` times real time (0 pauses it)."""
+        self.clock.set_rate(rate)
+
+    def save_clock(self) -> None:
+        """Persist the running clock, so a restart resumes at the same simulated time."""
+        with self.store.transaction():
+            self.store.set_now(self.now)
+
+    def fire_next(self, until: datetime) -> Invocation | None:
+        """Fire the earliest occurrence due at or before ``until``; None if there is none."""
+        entry = self.store.next_due(until)
+        if entry is None:
+            return None
+        return self._fire(entry)
+
+    def _move_clock(self, t: datetime) -> None:
+        if t > self.now:
+            self.clock.advance_to(t)
+        self.save_clock()
+
+    def _fire(self, entry: Entry) -> Invocation:
+        due = entry.next_fire_at
+        # An overdue occurrence (a one-time schedule created in the past in relaxed
+        # mode, or a live runner that fell behind) runs now; its timestamp stays due.
+        fire_at = max(due, self.now)
+        spec = entry.spec
+        with self.store.transaction():
+            if fire_at > self.now:
+                self.clock.advance_to(fire_at)
+            self.store.set_now(fire_at)
+            if spec.repeat is None:
+                self.store.delete(spec.name)
+            else:
+                self.store.set_next_fire(spec.name, next_occurrence(spec.at, spec.repeat, due))
+            started = self._begin(spec.name, "schedule", spec.data, due, fire_at)
+        return self._run(started)
+
+    # -- running handlers ------------------------------------------------------------------
+
+    def trigger(self, name: str, data: Mapping[str, Any] | None = None) -> Invocation:
+        """Run the named schedule's handler now, leaving the schedule as it is."""
+        entry = self.store.get(name)
+        if entry is None:
+            raise ScheduleError(404, "Schedule does not exist")
+        payload_data = dict(entry.spec.data) if data is None else _json_object(data)
+        self._require_handler()
+        with self.store.transaction():
+            started = self._begin(name, "trigger", payload_data, self.now, self.now)
+        return self._run(started)
+
+    def trigger_payload(self, data: Mapping[str, Any]) -> Invocation:
+        """Fire onScheduledEvent with an ad-hoc ``data`` object, like the product's test page."""
+        payload_data = _json_object(data)
+        self._require_handler()
+        with self.store.transaction():
+            started = self._begin(None, "payload", payload_data, self.now, self.now)
+        return self._run(started)
+
+    def _require_handler(self) -> None:
+        if self.spec.scheduled_handler is None:
+            raise AppError(f"No {SCHEDULED_EVENT} handler is registered in manifest.json")
+
+    def _begin(
+        self,
+        name: str | None,
+        source: Source,
+        data: dict[str, Any],
+        due: datetime,
+        fire_at: datetime,
+    ) -> _Started:
+        """Record that an invocation starts; called inside the caller's *begin* transaction."""
+        timestamp_ms = to_epoch_ms(due)
+        payload = self.spec.base_payload(data, timestamp_ms)
+        shown = self.spec.redact({**payload, "iparams": self.spec.mask_iparams(payload["iparams"])})
+        started_at = datetime.now(UTC)
+        invocation_id = self.store.begin_invocation(
+            schedule=name,
+            source=source,
+            fire_at=fire_at,
+            timestamp_ms=timestamp_ms,
+            payload=shown,
+            started_at=started_at,
+        )
+        return _Started(
+            invocation_id, name, source, fire_at, timestamp_ms, payload, shown, started_at
+        )
+
+    def _run(self, started: _Started) -> Invocation:
+        """Run the handler (its schedule calls see the committed *begin*), then record the end."""
+        self._handler_now = started.fire_at
+        try:
+            result = self.sandbox.invoke(started.payload, fire_at=started.fire_at)
+        except BaseException:
+            # Ctrl-C (or a bug of ours) cut the run short: it has no outcome, and it has
+            # fired, so it must not fire again.
+            with self.store.transaction():
+                self.store.interrupt_running()
+            raise
+        finally:
+            self._handler_now = None
+        redact = self.spec.redact
+        error, traceback, log = redact(result.error), redact(result.traceback), redact(result.log)
+        return_value = redact(result.return_value)
+        with self.store.transaction():
+            self.store.finish_invocation(
+                started.id,
+                outcome=result.outcome,
+                duration_ms=result.duration_ms,
+                error=error,
+                traceback=traceback,
+                log=log,
+                return_value=return_value,
+            )
+        return Invocation(
+            id=started.id,
+            schedule=started.name,
+            fire_at=started.fire_at,
+            timestamp=started.timestamp_ms,
+            outcome=Outcome(result.outcome),
+            duration_ms=result.duration_ms,
+            error=error,
+            log=log,
+            return_value=return_value,
+            payload=started.shown,
+            traceback=traceback,
+            started_at=started.started_at,
+            source=started.source,
+        )
+
+
+@dataclass(frozen=True)
+class _Started:
+    """An invocation whose start is recorded: what running and finishing it need."""
+
+    id: int
+    name: str | None
+    source: Source
+    fire_at: datetime
+    timestamp_ms: int
+    payload: dict[str, Any]  # real iparams: for the handler only
+    shown: dict[str, Any]  # secure iparams masked: what is stored and returned
+    started_at: datetime
+
+
+def _json_object(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Ad-hoc data follows the same rules as a schedule's data (SPEC §2 rules 4 and 5)."""
+    return rules.check_data(data)

@@ -1,0 +1,107 @@
+"""The pytest plugin: marker, ini option, private state, teardown, pytest-xdist."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from conftest import MakeApp
+
+SERVER = """
+    import os
+
+    def handle(payload):
+        print("task", payload["data"].get("task_id"))
+        return os.getpid()
+
+    exports = {"onScheduledEventHandler": handle}
+"""
+
+
+def test_the_marker_names_the_app_and_simulator_arguments(
+    pytester: pytest.Pytester, make_app: MakeApp
+) -> None:
+    app = make_app(SERVER)
+    pytester.makepyfile(
+        f"""
+        import pytest
+
+        @pytest.mark.fwsched(app={str(app)!r}, start="2026-01-05T09:00:00Z", timeout=3)
+        def test_reminder(fwsched_sim):
+            fwsched_sim.schedule.create(name="r", data={{"task_id": 1}},
+                                        schedule_at="2026-01-05T10:00:00Z")
+            [run] = fwsched_sim.advance("1h")
+            assert run.outcome == "ok" and "task 1" in run.log
+            assert fwsched_sim.timeout == 3
+
+        @pytest.mark.fwsched(app={str(app)!r}, start="2026-01-05T09:00:00Z")
+        def test_state_is_private(fwsched_sim):
+            assert fwsched_sim.schedules() == [] and fwsched_sim.history() == []
+        """
+    )
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=2)
+    assert not (app / ".fwsched").exists(), "private state writes nothing into the app"
+
+
+def test_the_ini_option_names_the_app(pytester: pytest.Pytester, make_app: MakeApp) -> None:
+    app = make_app(SERVER)
+    pytester.makeini(f"[pytest]\nfwsched_app = {app}\n")
+    pytester.makepyfile(
+        """
+        def test_it(fwsched_sim):
+            assert fwsched_sim.trigger_payload({"task_id": 2}).outcome == "ok"
+        """
+    )
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
+
+
+def test_without_an_app_the_fixture_says_how_to_name_one(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_it(fwsched_sim):\n    pass\n")
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*fwsched_sim needs an app*@pytest.mark.fwsched(app=*"])
+
+
+def test_the_sandbox_is_closed_when_the_test_fails(
+    pytester: pytest.Pytester, make_app: MakeApp, tmp_path: Path
+) -> None:
+    app = make_app(SERVER)
+    pid_file = tmp_path / "worker.pid"
+    pytester.makepyfile(
+        f"""
+        import pytest
+
+        @pytest.mark.fwsched(app={str(app)!r})
+        def test_fails(fwsched_sim):
+            run = fwsched_sim.trigger_payload({{}})
+            with open({str(pid_file)!r}, "w") as out:
+                out.write(str(run.return_value))
+            assert False, "on purpose"
+        """
+    )
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(failed=1)
+    worker = int(pid_file.read_text())
+    with pytest.raises(ProcessLookupError):
+        os.kill(worker, 0)
+
+
+def test_tests_using_the_fixture_run_under_xdist(
+    pytester: pytest.Pytester, make_app: MakeApp
+) -> None:
+    app = make_app(SERVER)
+    pytester.makepyfile(
+        f"""
+        import pytest
+
+        @pytest.mark.parametrize("n", range(6))
+        @pytest.mark.fwsched(app={str(app)!r}, start="2026-01-05T09:00:00Z")
+        def test_many(fwsched_sim, n):
+            fwsched_sim.schedule.create(name="r", data={{"task_id": n}},
+                                        schedule_at="2026-01-05T10:00:00Z")
+            [run] = fwsched_sim.advance("1h")
+            assert f"task {{n}}" in run.log
+        """
+    )
+    result = pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider", timeout=120)
+    result.assert_outcomes(passed=6)
