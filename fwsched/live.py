@@ -1,0 +1,328 @@
+"""``fwsched run``: the live runner that owns an app's engine while it runs.
+
+The driver loop runs on the main thread and is the only code that touches the
+engine (which is not thread-safe). Everything else reaches it through the
+``Mailbox``: the control server's connection threads post ``Request``s, the
+reloader thread posts ``Reload``s, and a signal posts a wake-up. Between those,
+the driver sleeps until the next occurrence falls due on the running clock,
+never longer than a bound, and never spins.
+
+Stopping (Ctrl-C, SIGTERM, ``stop()``): the handler that is running finishes,
+the clock is saved, the socket and the registry entry are removed. A second
+Ctrl-C interrupts the running handler (recorded ``interrupted``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import signal
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from fwsched import control
+from fwsched.dashboard import RECENT, SHOWN_SCHEDULES, Display, Snapshot
+from fwsched.engine import DEFAULT_TIMEOUT, Simulator
+from fwsched.errors import AppError, FwschedError
+from fwsched.operations import Document, execute
+from fwsched.reloader import Reloader
+
+IDLE_WAIT = 5.0  # seconds the driver sleeps at most when nothing is due
+SAVE_INTERVAL = 2.0  # seconds between saves of a running clock
+MIN_WAIT = 0.001  # the clock's µs rounding can leave a due time a hair ahead: don't spin
+REFRESH_INTERVAL = 0.2  # seconds between display refreshes while firing a burst
+JOIN_BOUND = 5.0
+
+
+@dataclass(frozen=True)
+class Reload:
+    """Files of the app changed."""
+
+    changes: frozenset[Path]
+
+
+class Mailbox:
+    """What the driver thread must handle, plus a pipe that ends its wait early."""
+
+    def __init__(self) -> None:
+        self._items: deque[control.Request | Reload] = deque()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+
+    def put(self, item: control.Request | Reload) -> None:
+        self._items.append(item)  # deque.append is atomic: no lock needed
+        self.wake()
+
+    def wake(self) -> None:
+        """Also safe in a signal handler: one non-blocking write."""
+        with contextlib.suppress(BlockingIOError, OSError):
+            os.write(self._wake_w, b"x")  # a full pipe is already a wake-up
+
+    def wait(self, timeout: float) -> None:
+        if self._items:
+            return
+        select.select([self._wake_r], [], [], timeout)
+        with contextlib.suppress(BlockingIOError, OSError):
+            while os.read(self._wake_r, 4096):
+                pass
+
+    def take(self) -> list[control.Request | Reload]:
+        items = []
+        while self._items:
+            items.append(self._items.popleft())
+        return items
+
+    def close(self) -> None:
+        for fd in (self._wake_r, self._wake_w):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+class LiveRunner:
+    """Runs ``sim`` in real time at ``speed`` until stopped; serves the control socket."""
+
+    def __init__(
+        self,
+        sim: Simulator,
+        display: Display,
+        *,
+        speed: float = 1.0,
+        paused: bool = False,
+        reload: bool = True,
+        fixed_timeout: bool = False,
+        handle_signals: bool = True,
+    ) -> None:
+        self.sim = sim
+        self.display = display
+        self.speed = speed
+        self.paused = paused
+        self.reload = reload
+        self.fixed_timeout = fixed_timeout  # --timeout given: a reload keeps it
+        self.handle_signals = handle_signals
+        self.socket = control.socket_path(sim.spec.root)
+        self._mailbox = Mailbox()
+        self._stopping = False
+        self._cleaning = False
+        self._load_errors: list[str] = []
+        self._manifest_error: str | None = None
+        self._last_id = 0
+        self._previous_handlers: dict[int, Any] = {}
+
+    # -- control from outside ---------------------------------------------------------
+
+    def stop(self) -> None:
+        """Stop after the running handler (thread-safe)."""
+        self._stopping = True
+        self._mailbox.wake()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        if self._cleaning:
+            return
+        if self._stopping:
+            raise KeyboardInterrupt  # the second Ctrl-C: interrupt the running handler
+        self.stop()
+
+    # -- the run ----------------------------------------------------------------------
+
+    def run(self) -> None:
+        sim = self.sim
+        self._install_signals()
+        sim.set_speed(0.0 if self.paused else self.speed)
+        latest = sim.history(limit=1)
+        self._last_id = latest[-1].id if latest else 0
+        server = control.ControlServer(self.socket, self._mailbox.put)
+        reloader = Reloader(sim.spec.root) if self.reload else None
+        watcher: threading.Thread | None = None
+        entry: Path | None = None
+        try:
+            server.start()
+            entry = control.register(sim.spec.root, self.socket)
+            if reloader is not None:
+                watcher = threading.Thread(
+                    target=self._watch, args=(reloader,), name="fwsched-reload", daemon=True
+                )
+                watcher.start()
+            self.display.start(self._snapshot())
+            self._check_app()
+            self._refresh()
+            self._loop()
+        except KeyboardInterrupt:
+            # Only a second signal gets here: the engine recorded the handler interrupted.
+            self.display.notice("stopped: the running handler was interrupted", error=True)
+        finally:
+            self._cleaning = True
+            if entry is not None:
+                control.unregister(entry)
+            server.close()
+            pending = [item for item in self._mailbox.take() if isinstance(item, control.Request)]
+            control.reject_pending(pending)
+            server.join()
+            if reloader is not None:
+                reloader.stop()
+            if watcher is not None:
+                watcher.join(JOIN_BOUND)
+            sim.set_speed(0.0)
+            sim.save_clock()
+            self._refresh()
+            self.display.stop()
+            self._mailbox.close()
+            self._restore_signals()
+
+    def _loop(self) -> None:
+        sim = self.sim
+        last_save = last_refresh = time.monotonic()
+        dirty = False
+        while not self._stopping:
+            if self._serve_mailbox():
+                dirty = True
+            if self._stopping:
+                break
+            if sim.fire_next(sim.now) is not None:
+                dirty = True
+                if time.monotonic() - last_refresh < REFRESH_INTERVAL:
+                    continue  # more may be due: fire them before showing anything
+            if dirty:
+                self._refresh()
+                dirty, last_refresh = False, time.monotonic()
+                continue
+            self._mailbox.wait(self._wait_time())
+            if not sim.clock.paused and time.monotonic() - last_save >= SAVE_INTERVAL:
+                sim.save_clock()
+                last_save = time.monotonic()
+
+    def _wait_time(self) -> float:
+        """Until the next occurrence on the running clock, within bounds."""
+        bound = SAVE_INTERVAL if not self.sim.clock.paused else IDLE_WAIT
+        next_fire = self.sim.next_fire_time()
+        if next_fire is None:
+            return bound
+        until = self.sim.clock.seconds_until(next_fire)
+        if until is None:  # paused: only a command moves the clock
+            return bound
+        return min(bound, max(until, MIN_WAIT))
+
+    # -- requests ---------------------------------------------------------------------
+
+    def _serve_mailbox(self) -> bool:
+        items = self._mailbox.take()
+        reloads = [item for item in items if isinstance(item, Reload)]
+        if reloads:
+            self._reload(frozenset().union(*(item.changes for item in reloads)))
+        for item in items:
+            if isinstance(item, control.Request):
+                self._execute(item)
+        return bool(items)
+
+    def _execute(self, request: control.Request) -> None:
+        if request.cancelled.is_set():
+            return  # its client went away before it started
+
+        def progress(fields: Document) -> None:
+            request.progress(fields)
+            if self._stopping:  # end a long advance between two invocations
+                raise FwschedError(
+                    f"the live runner was stopped during the command, after "
+                    f"{fields.get('fired')} invocation(s), at {fields.get('at')}"
+                )
+
+        try:
+            document = execute(self.sim, request.op, request.args, progress)
+        except KeyboardInterrupt:
+            request.fail(FwschedError("the live runner was stopped during the command"))
+            raise
+        except Exception as exc:
+            request.fail(exc)
+            return
+        if request.op == "status":
+            document["live"] = True
+            document["runner"] = {
+                "pid": os.getpid(),
+                "speed": self.speed,
+                "paused": self.sim.clock.paused,
+                "socket": str(self.socket),
+            }
+        request.answer(document)
+
+    # -- reloading --------------------------------------------------------------------
+
+    def _watch(self, reloader: Reloader) -> None:
+        for changes in reloader:
+            self._mailbox.put(Reload(frozenset(changes)))
+
+    def _reload(self, changes: frozenset[Path]) -> None:
+        sim = self.sim
+        root = sim.spec.root
+        names = sorted(str(path.relative_to(root)) for path in changes)
+        try:
+            sim.reload()
+        except AppError as exc:
+            self._manifest_error = str(exc)
+        else:
+            self._manifest_error = None
+        if not self.fixed_timeout:
+            sim.timeout = float(sim.spec.timeout or DEFAULT_TIMEOUT)
+        self.display.notice(f"reloaded: {', '.join(names)} changed")
+        self._check_app()
+
+    def _check_app(self) -> None:
+        """Load server.py now (warming the sandbox) and collect what is wrong with the app."""
+        sim = self.sim
+        errors = []
+        if self._manifest_error is not None:
+            errors.append(f"{self._manifest_error} (the last good settings stay in force)")
+        report = sim.sandbox.inspect()
+        if not report.ok:
+            errors.append(f"server.py: {report.error}")
+        else:
+            errors += [str(problem) for problem in sim.spec.check_exports(report.exports)]
+        if sim.spec.scheduled_handler is None:
+            errors.append("No onScheduledEvent handler is registered in manifest.json")
+        self._load_errors = errors
+
+    # -- display ----------------------------------------------------------------------
+
+    def _snapshot(self) -> Snapshot:
+        sim = self.sim
+        schedules = sim.schedules()
+        return Snapshot(
+            app=str(sim.spec.root),
+            speed=self.speed,
+            paused=sim.clock.paused,
+            reload=self.reload,
+            socket=str(self.socket),
+            relaxed=not sim.strict,
+            schedules=[schedule.to_json() for schedule in schedules[:SHOWN_SCHEDULES]],
+            schedule_count=len(schedules),
+            recent=[invocation.to_json() for invocation in sim.history(limit=RECENT)],
+            load_errors=list(self._load_errors),
+        )
+
+    def _refresh(self) -> None:
+        for invocation in self.sim.history(after_id=self._last_id):
+            self.display.invocation(invocation.to_json())
+            self._last_id = invocation.id
+        self.display.update(self._snapshot())
+
+    # -- signals ----------------------------------------------------------------------
+
+    def _install_signals(self) -> None:
+        if not self.handle_signals or threading.current_thread() is not threading.main_thread():
+            return
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            self._previous_handlers[signum] = signal.signal(signum, self._on_signal)
+
+    def _restore_signals(self) -> None:
+        for signum, handler in self._previous_handlers.items():
+            signal.signal(signum, handler)
+        self._previous_handlers.clear()

@@ -1,0 +1,195 @@
+"""The commands that work on an app's state, as one dispatch table over a ``Simulator``.
+
+``execute(sim, name, args)`` runs one command and returns a JSON document. The
+CLI calls it on a Simulator of its own when no ``fwsched run`` is live, and the
+live runner calls it on *its* Simulator for requests that arrive on the control
+socket; the CLI renders only these documents, so the output is the same either
+way. ``args`` and the documents are plain JSON values, since they cross the socket.
+
+Errors are raised, never returned: ``ScheduleError`` for the schedule API,
+``FwschedError`` subclasses for the rest (a bad DURATION is a ``UsageError``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from fwsched.durations import format_instant, parse_duration, parse_instant, parse_when
+from fwsched.errors import FwschedError, UsageError
+from fwsched.sdk import OPERATIONS
+
+if TYPE_CHECKING:
+    from fwsched.engine import Simulator
+    from fwsched.records import Invocation
+
+Document = dict[str, Any]
+Progress = Callable[[Document], None]
+"""Receives ``{"fired", "at", "fraction"}`` after each invocation of a long command."""
+
+Operation = Callable[["Simulator", Mapping[str, Any], Progress], Document]
+
+STATUS_KEYS = ("app", "live", "now", "schedules", "invocations", "state_file", "relaxed")
+
+
+def _ignore(_: Document) -> None:
+    pass
+
+
+def execute(
+    sim: Simulator, name: str, args: Mapping[str, Any], progress: Progress | None = None
+) -> Document:
+    """Run the command ``name`` with ``args`` on ``sim``; the JSON document it answers."""
+    operation = OPERATIONS_BY_NAME.get(name)
+    if operation is None:
+        raise UsageError(f"unknown command {name!r}")
+    if args.get("relaxed"):
+        # --relaxed is remembered in the state until `fwsched reset` (SPEC §5).
+        sim.relax()
+    return operation(sim, args, progress or _ignore)
+
+
+# -- moving time --------------------------------------------------------------------------
+
+
+def advance_target(now: datetime, args: Mapping[str, Any]) -> datetime:
+    """Where ``advance`` goes: ``now + duration`` or ``to``; raises ``UsageError``."""
+    duration, to = args.get("duration"), args.get("to")
+    if (duration is None) == (to is None):
+        raise UsageError("advance needs a DURATION or --to ISO (one of them, not both)")
+    try:
+        if duration is not None:
+            return now + parse_duration(str(duration))
+        target = parse_instant(str(to))
+    except (ValueError, OverflowError) as exc:
+        raise UsageError(str(exc)) from None
+    if target < now:
+        raise UsageError(
+            f"--to {format_instant(target)} is before the simulated now "
+            f"({format_instant(now)}): time can't go backwards"
+        )
+    return target
+
+
+def _advance(sim: Simulator, args: Mapping[str, Any], progress: Progress) -> Document:
+    start = sim.now
+    target = advance_target(start, args)
+    span = (target - start).total_seconds()
+    fired: list[Invocation] = []
+    # One occurrence at a time (rather than sim.advance_to) to report progress in between.
+    while (invocation := sim.fire_next(target)) is not None:
+        fired.append(invocation)
+        done = (invocation.fire_at - start).total_seconds()
+        progress(
+            {
+                "fired": len(fired),
+                "at": format_instant(invocation.fire_at),
+                "fraction": min(done / span, 1.0) if span > 0 else 1.0,
+            }
+        )
+    if target > sim.now:  # a running clock (live runner) may already be past it
+        sim.advance_to(target)
+    else:
+        sim.save_clock()
+    return {
+        "from": format_instant(start),
+        "to": format_instant(target),
+        "invocations": [invocation.to_json() for invocation in fired],
+    }
+
+
+def _trigger(sim: Simulator, args: Mapping[str, Any], progress: Progress) -> Document:
+    return sim.trigger(str(args["name"]), args.get("data")).to_json()
+
+
+def _trigger_payload(sim: Simulator, args: Mapping[str, Any], progress: Progress) -> Document:
+    return sim.trigger_payload(args["data"]).to_json()
+
+
+# -- schedules ----------------------------------------------------------------------------
+
+
+def resolve_at(value: Any, now: datetime) -> Any:
+    """``--at now`` and ``--at +DURATION`` are relative to the simulated now of the owner.
+
+    An ISO string is passed to the API unchanged, so ``fetch`` returns it as given.
+    """
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if text.lower() == "now" or text.startswith("+"):
+        try:
+            return format_instant(parse_when(text, now))
+        except ValueError as exc:
+            raise UsageError(f"--at: {exc}") from None
+    return value
+
+
+def _schedule(sim: Simulator, args: Mapping[str, Any], progress: Progress) -> Document:
+    op = str(args["op"])
+    if op not in OPERATIONS:
+        raise UsageError(f"unknown schedule operation {op!r}")
+    request = dict(args.get("request") or {})
+    if "schedule_at" in request:
+        request["schedule_at"] = resolve_at(request["schedule_at"], sim.now)
+    return sim.schedule.call(op, request)
+
+
+def _schedules(sim: Simulator, args: Mapping[str, Any], progress: Progress) -> Document:
+    return {
+        "schedules": [schedule.to_json() for schedule in sim.schedules()],
+        "now": format_instant(sim.now),
+        "relaxed": not sim.strict,
+    }
+
+
+# -- history ------------------------------------------------------------------------------
+
+
+def _history(sim: Simulator, args: Mapping[str, Any], progress: Progress) -> Document:
+    limit = args.get("limit")
+    invocations = sim.history(
+        name=args.get("name"),
+        outcome=args.get("outcome"),
+        limit=None if limit is None else int(limit),
+    )
+    return {"invocations": [invocation.to_json() for invocation in invocations]}
+
+
+def _show(sim: Simulator, args: Mapping[str, Any], progress: Progress) -> Document:
+    invocation_id = int(args["id"])
+    invocation = sim.invocation(invocation_id)
+    if invocation is None:
+        raise FwschedError(f"No invocation with id {invocation_id} (fwsched history lists them)")
+    return invocation.to_json()
+
+
+def _status(sim: Simulator, args: Mapping[str, Any], progress: Progress) -> Document:
+    schedules, invocations = sim.counts()
+    return {
+        "app": str(sim.spec.root),
+        "live": False,  # the live runner says True on its own answers
+        "now": format_instant(sim.now),
+        "schedules": schedules,
+        "invocations": invocations,
+        "state_file": sim.store.label,
+        "relaxed": not sim.strict,
+        "next_fire_at": _maybe_instant(sim.next_fire_time()),
+    }
+
+
+def _maybe_instant(moment: datetime | None) -> str | None:
+    return None if moment is None else format_instant(moment)
+
+
+OPERATIONS_BY_NAME: dict[str, Operation] = {
+    "advance": _advance,
+    "trigger": _trigger,
+    "trigger_payload": _trigger_payload,
+    "schedule": _schedule,
+    "schedules": _schedules,
+    "history": _history,
+    "show": _show,
+    "status": _status,
+}

@@ -1,0 +1,309 @@
+"""Human output of the command line, from the JSON documents that ``operations`` answers.
+
+Plain one-line formats (``invocation_line``) are shared with ``fwsched run``'s
+output; tables and panels use rich, which writes colour only to a terminal and
+honours ``NO_COLOR``. ``--json`` output does not come through here at all.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from types import TracebackType
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
+from rich.table import Table
+from rich.text import Text
+
+OUTCOME_STYLES = {
+    "ok": "green",
+    "error": "red",
+    "timeout": "yellow",
+    "crashed": "bold red",
+    "load-error": "red",
+    "interrupted": "yellow",
+}
+PREVIEW = 48  # characters of a data preview in a table
+PIPE_WIDTH = 160  # columns when the output is not a terminal (rich would assume 80)
+
+
+def make_console(*, stderr: bool = False) -> Console:
+    """A console for stdout (or stderr): colour and width only when it is a terminal."""
+    stream = sys.stderr if stderr else sys.stdout
+    width = None
+    if not _isatty(stream) and "COLUMNS" not in os.environ:
+        width = PIPE_WIDTH
+    # soft_wrap: a line of output stays one line (for grep); tables still fit the width.
+    return Console(stderr=stderr, highlight=False, width=width, soft_wrap=True)
+
+
+def _isatty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+# -- small formats ------------------------------------------------------------------------
+
+
+def duration(ms: float | None) -> str:
+    if ms is None:
+        return "-"
+    if ms < 1000:
+        return f"{ms:.0f} ms"
+    if ms < 60_000:
+        return f"{ms / 1000:.1f} s"
+    return f"{ms / 60_000:.1f} min"
+
+
+def preview(value: Any, width: int = PREVIEW) -> str:
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def repeat_text(repeat: Mapping[str, Any] | None) -> str:
+    if not repeat:
+        return "-"
+    zone = repeat.get("timezone") or "UTC"
+    frequency, unit = repeat.get("frequency"), str(repeat.get("time_unit"))
+    text = f"every {frequency} {unit[:-1] if frequency == 1 else unit}"
+    return text if zone == "UTC" else f"{text} ({zone})"
+
+
+def first_line(text: str | None) -> str:
+    for line in (text or "").splitlines():
+        if line.strip():
+            return line.strip()
+    return ""
+
+
+def last_line(text: str | None) -> str:
+    for line in reversed((text or "").splitlines()):
+        if line.strip():
+            return line.strip()
+    return ""
+
+
+def schedule_label(invocation: Mapping[str, Any]) -> str:
+    name = invocation.get("schedule")
+    if name is None:
+        return "(payload)"
+    return f"{name} (trigger)" if invocation.get("source") == "trigger" else str(name)
+
+
+def invocation_summary(invocation: Mapping[str, Any], *, tail: bool = False) -> str:
+    """What an invocation said: its error if it failed, else the first (or last) log line."""
+    if invocation.get("outcome") != "ok" and invocation.get("error"):
+        return str(invocation["error"])
+    log = invocation.get("log")
+    return last_line(log) if tail else first_line(log)
+
+
+def invocation_line(invocation: Mapping[str, Any]) -> str:
+    """``#ID  FIRE_AT  SCHEDULE  OUTCOME  DURATION  first log line`` (or the error)."""
+    return (
+        f"#{invocation['id']:<4} {invocation['fire_at']}  {schedule_label(invocation):<20}  "
+        f"{invocation['outcome']:<11} {duration(invocation.get('duration_ms')):>8}  "
+        f"{invocation_summary(invocation)}"
+    ).rstrip()
+
+
+def invocation_text(invocation: Mapping[str, Any]) -> Text:
+    """``invocation_line`` with the outcome coloured."""
+    outcome = str(invocation["outcome"])
+    text = Text(
+        f"#{invocation['id']:<4} {invocation['fire_at']}  {schedule_label(invocation):<20}  "
+    )
+    text.append(f"{outcome:<11}", style=OUTCOME_STYLES.get(outcome, ""))
+    text.append(f" {duration(invocation.get('duration_ms')):>8}  {invocation_summary(invocation)}")
+    text.rstrip()
+    return text
+
+
+def outcome_counts(invocations: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for invocation in invocations:
+        outcome = str(invocation["outcome"])
+        counts[outcome] = counts.get(outcome, 0) + 1
+    return counts
+
+
+def advance_summary(document: Mapping[str, Any]) -> str:
+    invocations = document["invocations"]
+    if not invocations:
+        fired = "no invocations"
+    else:
+        counts = ", ".join(f"{n} {o}" for o, n in outcome_counts(invocations).items())
+        noun = "invocation" if len(invocations) == 1 else "invocations"
+        fired = f"{len(invocations)} {noun} ({counts})"
+    return f"Advanced from {document['from']} to {document['to']}: {fired}"
+
+
+# -- tables and panels --------------------------------------------------------------------
+
+
+def schedules_table(schedules: Sequence[Mapping[str, Any]], *, title: str | None = None) -> Table:
+    table = Table(title=title, title_justify="left", box=None, header_style="bold")
+    for column in ("name", "kind", "next fire", "repeat", "data"):
+        table.add_column(column, no_wrap=column != "data", overflow="fold")
+    for schedule in schedules:
+        table.add_row(
+            str(schedule["name"]),
+            str(schedule["kind"]),
+            str(schedule["next_fire_at"]),
+            repeat_text(schedule.get("repeat")),
+            preview(schedule.get("data")),
+        )
+    return table
+
+
+def history_table(invocations: Sequence[Mapping[str, Any]], *, tail: bool = False) -> Table:
+    table = Table(box=None, header_style="bold")
+    table.add_column("id", justify="right", no_wrap=True)
+    table.add_column("fire time", no_wrap=True)
+    table.add_column("schedule", no_wrap=True)
+    table.add_column("outcome", no_wrap=True)
+    table.add_column("duration", justify="right", no_wrap=True)
+    # The only flexible column: it shrinks (with an ellipsis) so the others stay whole.
+    table.add_column("log tail" if tail else "log", overflow="ellipsis", no_wrap=True, ratio=1)
+    for invocation in invocations:
+        outcome = str(invocation["outcome"])
+        table.add_row(
+            str(invocation["id"]),
+            str(invocation["fire_at"]),
+            schedule_label(invocation),
+            Text(outcome, style=OUTCOME_STYLES.get(outcome, "")),
+            duration(invocation.get("duration_ms")),
+            invocation_summary(invocation, tail=tail),
+        )
+    return table
+
+
+def print_invocation(console: Console, invocation: Mapping[str, Any]) -> None:
+    """``fwsched show``: one invocation in full."""
+    outcome = str(invocation["outcome"])
+    header = Text(f"Invocation {invocation['id']}  {schedule_label(invocation)}  ", style="bold")
+    header.append(outcome, style=OUTCOME_STYLES.get(outcome, ""))
+    console.print(header)
+    fields = [
+        ("fire_at", invocation.get("fire_at")),
+        ("timestamp", invocation.get("timestamp")),
+        ("source", invocation.get("source")),
+        ("started_at", invocation.get("started_at")),
+        ("duration", duration(invocation.get("duration_ms"))),
+        ("error", invocation.get("error")),
+        ("return_value", json.dumps(invocation.get("return_value"), ensure_ascii=False)),
+    ]
+    for label, value in fields:
+        if value is not None:
+            console.print(f"  {label:<13} {value}")
+    _section(
+        console, "payload", json.dumps(invocation.get("payload"), indent=2, ensure_ascii=False)
+    )
+    _section(console, "output", invocation.get("log") or "(none)")
+    if invocation.get("traceback"):
+        _section(console, "traceback", str(invocation["traceback"]))
+
+
+def _section(console: Console, title: str, body: str) -> None:
+    console.print(Text(title, style="bold"))
+    for line in body.rstrip("\n").splitlines() or [""]:
+        console.print(Text("  " + line))
+
+
+def print_status(console: Console, status: Mapping[str, Any]) -> None:
+    runner = status.get("runner") or {}
+    if status.get("live"):
+        pace = "paused" if runner.get("paused") else f"speed {runner.get('speed', 1):g}x"
+        live = f"yes (pid {runner.get('pid')}, {pace})"
+    else:
+        live = "no"
+    mode = (
+        "relaxed (platform limits off until fwsched reset)" if status.get("relaxed") else "strict"
+    )
+    next_fire = status.get("next_fire_at")
+    schedules = str(status["schedules"]) + (f" (next fires {next_fire})" if next_fire else "")
+    rows = [
+        ("app", status["app"]),
+        ("live runner", live),
+        ("simulated now", status["now"]),
+        ("schedules", schedules),
+        ("invocations", status["invocations"]),
+        ("state file", status["state_file"]),
+        ("mode", mode),
+    ]
+    for label, value in rows:
+        console.print(Text(f"{label:<14} {value}"))
+
+
+# -- the progress of a long advance -------------------------------------------------------
+
+
+class AdvanceProgress:
+    """A progress bar on stderr that appears only once an advance has run for ``delay`` s.
+
+    ``update`` receives the ``progress`` documents of ``operations``; they come from
+    the thread running the advance (or reading the socket), the bar's appearance
+    from a timer thread, hence the lock.
+    """
+
+    def __init__(self, *, enabled: bool, delay: float = 1.0) -> None:
+        self._enabled = enabled
+        self._delay = delay
+        self._lock = threading.Lock()
+        self._fraction = 0.0
+        self._label = "advancing"
+        self._progress: Progress | None = None
+        self._task: Any = None
+        self._timer: threading.Timer | None = None
+
+    def __enter__(self) -> AdvanceProgress:
+        if self._enabled:
+            self._timer = threading.Timer(self._delay, self._show)
+            self._timer.daemon = True
+            self._timer.start()
+        return self
+
+    def update(self, fields: Mapping[str, Any]) -> None:
+        with self._lock:
+            self._fraction = float(fields.get("fraction") or 0.0)
+            self._label = f"{fields.get('fired', 0)} fired, at {fields.get('at', '')}"
+            if self._progress is not None:
+                self._progress.update(
+                    self._task, completed=self._fraction * 1000, description=self._label
+                )
+
+    def _show(self) -> None:
+        with self._lock:
+            progress = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TaskProgressColumn(),
+                console=make_console(stderr=True),
+                transient=True,
+            )
+            self._task = progress.add_task(
+                self._label, total=1000, completed=int(self._fraction * 1000)
+            )
+            progress.start()
+            self._progress = progress
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer.join(5.0)
+        with self._lock:
+            if self._progress is not None:
+                self._progress.stop()
+                self._progress = None
