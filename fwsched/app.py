@@ -19,6 +19,7 @@ import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -219,17 +220,19 @@ class AppSpec:
             for name, value in values.items()
         }
 
+    @cached_property
+    def _secret_values(self) -> tuple[str, ...]:
+        # Longest first, so a secret that contains another is masked whole.
+        values = {str(v) for k, v in self.iparams.items() if k in self.secure_iparams and str(v)}
+        return tuple(sorted(values, key=len, reverse=True))
+
     def redact(self, value: Any) -> Any:
         """``value`` with every secure iparam's value replaced by ``****``, at any depth.
 
         A handler may print or return a secret; like CI systems do with their
         secrets, fwsched masks it in what it stores and shows.
         """
-        secrets = sorted(
-            {str(v) for k, v in self.iparams.items() if k in self.secure_iparams and str(v)},
-            key=len,
-            reverse=True,  # longest first, so a secret containing another is masked whole
-        )
+        secrets = self._secret_values
         if not secrets:
             return value
 

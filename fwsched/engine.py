@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import fcntl
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -135,6 +135,7 @@ class Simulator:
         # Paused: only advance() moves library time; the live runner sets a rate.
         self.clock = SimClock(initial, rate=0.0)
         self._handler_now: datetime | None = None  # the occurrence a handler is running for
+        self._unrecorded: Invocation | None = None  # the last run, its outcome not yet written
         self.schedule = ScheduleAPI(self.store, self._api_context)
         self._sandbox: Sandbox | None = None
 
@@ -265,17 +266,28 @@ class Simulator:
         """Move the clock forward by ``duration`` (``"1h30m"``, ``"PT1H"`` or a timedelta)."""
         return self.advance_to(self.now + _as_duration(duration))
 
-    def advance_to(self, target: datetime | str) -> list[Invocation]:
-        """Fire every occurrence due at or before ``target``, in order, then stop the clock there."""
+    def advance_to(
+        self, target: datetime | str, *, on_fired: Callable[[Invocation], None] | None = None
+    ) -> list[Invocation]:
+        """Fire every occurrence due at or before ``target``, in order, then stop the clock there.
+
+        ``on_fired`` is called after each invocation (for progress displays).
+        """
         target = _as_instant(target)
         if target < self.now:
             raise ValueError(
                 f"time can't go backwards: {target.isoformat()} is before {self.now.isoformat()}"
             )
         fired = []
-        while (invocation := self.fire_next(target)) is not None:
-            fired.append(invocation)
-        self._move_clock(target)
+        try:
+            while (entry := self.store.next_due(target)) is not None:
+                # Its outcome is written with the next occurrence's begin: one commit each.
+                fired.append(invocation := self._fire(entry))
+                if on_fired is not None:
+                    on_fired(invocation)
+            self._move_clock(target)
+        finally:
+            self._record_outcome()
         return fired
 
     def fire_due(self) -> list[Invocation]:
@@ -292,6 +304,7 @@ class Simulator:
     def save_clock(self) -> None:
         """Persist the running clock, so a restart resumes at the same simulated time."""
         with self.store.transaction():
+            self._record_outcome()
             self.store.set_now(self.now)
 
     def fire_next(self, until: datetime) -> Invocation | None:
@@ -299,9 +312,12 @@ class Simulator:
         entry = self.store.next_due(until)
         if entry is None:
             return None
-        return self._fire(entry)
+        invocation = self._fire(entry)
+        self._record_outcome()
+        return invocation
 
     def _move_clock(self, t: datetime) -> None:
+        # A running clock (the live runner's) may already be past t.
         if t > self.now:
             self.clock.advance_to(t)
         self.save_clock()
@@ -313,6 +329,7 @@ class Simulator:
         fire_at = max(due, self.now)
         spec = entry.spec
         with self.store.transaction():
+            self._record_outcome()
             if fire_at > self.now:
                 self.clock.advance_to(fire_at)
             self.store.set_now(fire_at)
@@ -334,7 +351,9 @@ class Simulator:
         self._require_handler()
         with self.store.transaction():
             started = self._begin(name, "trigger", payload_data, self.now, self.now)
-        return self._run(started)
+        invocation = self._run(started)
+        self._record_outcome()
+        return invocation
 
     def trigger_payload(self, data: Mapping[str, Any]) -> Invocation:
         """Fire onScheduledEvent with an ad-hoc ``data`` object, like the product's test page."""
@@ -342,7 +361,9 @@ class Simulator:
         self._require_handler()
         with self.store.transaction():
             started = self._begin(None, "payload", payload_data, self.now, self.now)
-        return self._run(started)
+        invocation = self._run(started)
+        self._record_outcome()
+        return invocation
 
     def _require_handler(self) -> None:
         if self.spec.scheduled_handler is None:
@@ -374,7 +395,13 @@ class Simulator:
         )
 
     def _run(self, started: _Started) -> Invocation:
-        """Run the handler (its schedule calls see the committed *begin*), then record the end."""
+        """Run the handler (its schedule calls see the committed *begin*).
+
+        The outcome is kept in ``_unrecorded`` until ``_record_outcome`` writes it,
+        which an advance does in the next occurrence's *begin* transaction, so a
+        long advance costs one commit per occurrence. Until then the record says
+        ``running``: a crash in between records it ``interrupted``, never twice.
+        """
         self._handler_now = started.fire_at
         try:
             result = self.sandbox.invoke(started.payload, fire_at=started.fire_at)
@@ -382,38 +409,44 @@ class Simulator:
             # Ctrl-C (or a bug of ours) cut the run short: it has no outcome, and it has
             # fired, so it must not fire again.
             with self.store.transaction():
+                self._record_outcome()
                 self.store.interrupt_running()
             raise
         finally:
             self._handler_now = None
         redact = self.spec.redact
-        error, traceback, log = redact(result.error), redact(result.traceback), redact(result.log)
-        return_value = redact(result.return_value)
-        with self.store.transaction():
-            self.store.finish_invocation(
-                started.id,
-                outcome=result.outcome,
-                duration_ms=result.duration_ms,
-                error=error,
-                traceback=traceback,
-                log=log,
-                return_value=return_value,
-            )
-        return Invocation(
+        self._unrecorded = invocation = Invocation(
             id=started.id,
             schedule=started.name,
             fire_at=started.fire_at,
             timestamp=started.timestamp_ms,
             outcome=Outcome(result.outcome),
             duration_ms=result.duration_ms,
-            error=error,
-            log=log,
-            return_value=return_value,
+            error=redact(result.error),
+            log=redact(result.log),
+            return_value=redact(result.return_value),
             payload=started.shown,
-            traceback=traceback,
+            traceback=redact(result.traceback),
             started_at=started.started_at,
             source=started.source,
         )
+        return invocation
+
+    def _record_outcome(self) -> None:
+        """Write the outcome of the last run, if it is not written yet."""
+        invocation, self._unrecorded = self._unrecorded, None
+        if invocation is None:
+            return
+        with self.store.transaction():
+            self.store.finish_invocation(
+                invocation.id,
+                outcome=invocation.outcome,
+                duration_ms=invocation.duration_ms,
+                error=invocation.error,
+                traceback=invocation.traceback,
+                log=invocation.log,
+                return_value=invocation.return_value,
+            )
 
 
 @dataclass(frozen=True)

@@ -76,22 +76,21 @@ def _advance(sim: Simulator, args: Mapping[str, Any], progress: Progress) -> Doc
     start = sim.now
     target = advance_target(start, args)
     span = (target - start).total_seconds()
-    fired: list[Invocation] = []
-    # One occurrence at a time (rather than sim.advance_to) to report progress in between.
-    while (invocation := sim.fire_next(target)) is not None:
-        fired.append(invocation)
+    count = 0
+
+    def report(invocation: Invocation) -> None:
+        nonlocal count
+        count += 1
         done = (invocation.fire_at - start).total_seconds()
         progress(
             {
-                "fired": len(fired),
+                "fired": count,
                 "at": format_instant(invocation.fire_at),
                 "fraction": min(done / span, 1.0) if span > 0 else 1.0,
             }
         )
-    if target > sim.now:  # a running clock (live runner) may already be past it
-        sim.advance_to(target)
-    else:
-        sim.save_clock()
+
+    fired = sim.advance_to(target, on_fired=report)
     return {
         "from": format_instant(start),
         "to": format_instant(target),
