@@ -42,14 +42,18 @@ def iso(t: datetime) -> str:
     return t.isoformat().replace("+00:00", "Z")
 
 
-def sandbox_rate(app: Path, calls: int) -> float:
+def sandbox_rate(app: Path, calls: int, rounds: int = 3) -> float:
+    """The best of a few rounds: the ceiling the engine is compared with."""
     payload = {"event": "onScheduledEvent", "data": {}, "timestamp": 0, "iparams": {}}
+    best = 0.0
     with Sandbox(app, "onScheduledEventHandler", timeout=20) as sandbox:
         sandbox.invoke(payload, fire_at=START)  # spawn and import outside the timing
-        began = time.perf_counter()
-        for i in range(calls):
-            sandbox.invoke(payload, fire_at=START + timedelta(minutes=i))
-        return calls / (time.perf_counter() - began)
+        for _ in range(rounds):
+            began = time.perf_counter()
+            for i in range(calls):
+                sandbox.invoke(payload, fire_at=START + timedelta(minutes=i))
+            best = max(best, calls / (time.perf_counter() - began))
+    return best
 
 
 def year_rate(app: Path, state: Path, days: int) -> tuple[float, int]:

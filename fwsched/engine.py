@@ -1,13 +1,14 @@
 """The ``Simulator``: the one place where simulated time moves and occurrences fire.
 
-Firing an occurrence is two transactions around the handler run:
+Firing an occurrence is two writes around the handler run:
 
-1. *begin*: move the clock to the occurrence, take the occurrence off the
-   schedule (delete a one-time schedule, move a recurring one to its next
-   occurrence) and insert the invocation record as ``running``;
+1. *begin* (one transaction): move the clock to the occurrence, take the
+   occurrence off the schedule (delete a one-time schedule, move a recurring
+   one to its next occurrence) and insert the invocation record as ``running``;
 2. run the handler in the sandbox (its ``schedule.*`` calls come back as RPCs
    and are applied at once, so they see and change the live state);
-3. *finish*: write the outcome.
+3. *finish*: write the outcome. During an advance this joins the next
+   occurrence's *begin* transaction, so a long advance costs one commit each.
 
 A kill -9 between 1 and 3 leaves the record ``running``; the next owner marks
 it ``interrupted`` and never fires it again. A kill before 1 leaves the
