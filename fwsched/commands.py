@@ -705,46 +705,33 @@ def _write_request(
     return request
 
 
-@schedule.command("create")
-@_write_options
-@click.pass_context
-def schedule_create(
-    ctx: click.Context,
-    name: str | None,
-    data: str | None,
-    at: str | None,
-    every: str | None,
-    time_unit: str | None,
-    frequency: str | None,
-    timezone: str | None,
-    relaxed: bool,
-    as_json: bool,
-    app: str | None,
-) -> None:
-    """Create a schedule (prints the API's answer)."""
-    request = _write_request(name, data, at, every, time_unit, frequency, timezone)
-    _schedule_call(ctx, "create", request, app=app, as_json=as_json, relaxed=relaxed)
+def _write_command(op: str, summary: str) -> None:
+    """``schedule create`` and ``schedule update``: the same options, a different API call."""
+
+    @_write_options
+    @click.pass_context
+    def command(
+        ctx: click.Context,
+        name: str | None,
+        data: str | None,
+        at: str | None,
+        every: str | None,
+        time_unit: str | None,
+        frequency: str | None,
+        timezone: str | None,
+        relaxed: bool,
+        as_json: bool,
+        app: str | None,
+    ) -> None:
+        request = _write_request(name, data, at, every, time_unit, frequency, timezone)
+        _schedule_call(ctx, op, request, app=app, as_json=as_json, relaxed=relaxed)
+
+    command.__doc__ = summary
+    schedule.command(op)(command)
 
 
-@schedule.command("update")
-@_write_options
-@click.pass_context
-def schedule_update(
-    ctx: click.Context,
-    name: str | None,
-    data: str | None,
-    at: str | None,
-    every: str | None,
-    time_unit: str | None,
-    frequency: str | None,
-    timezone: str | None,
-    relaxed: bool,
-    as_json: bool,
-    app: str | None,
-) -> None:
-    """Replace a schedule (prints the API's answer)."""
-    request = _write_request(name, data, at, every, time_unit, frequency, timezone)
-    _schedule_call(ctx, "update", request, app=app, as_json=as_json, relaxed=relaxed)
+_write_command("create", "Create a schedule (prints the API's answer).")
+_write_command("update", "Replace a schedule (prints the API's answer).")
 
 
 @schedule.command("fetch")
