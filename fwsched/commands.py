@@ -734,28 +734,24 @@ _write_command("create", "Create a schedule (prints the API's answer).")
 _write_command("update", "Replace a schedule (prints the API's answer).")
 
 
-@schedule.command("fetch")
-@click.option("--name", help="The schedule's name.")
-@json_option
-@app_option
-@debug_option
-@click.pass_context
-def schedule_fetch(ctx: click.Context, name: str | None, as_json: bool, app: str | None) -> None:
-    """Print a schedule as stored: name, data, schedule_at, repeat."""
-    request = {} if name is None else {"name": name}
-    _schedule_call(ctx, "fetch", request, app=app, as_json=as_json)
+def _name_command(op: str, summary: str) -> None:
+    """``schedule fetch`` and ``schedule delete``: a name in, the API's answer out."""
+
+    @click.option("--name", help="The schedule's name.")
+    @json_option
+    @app_option
+    @debug_option
+    @click.pass_context
+    def command(ctx: click.Context, name: str | None, as_json: bool, app: str | None) -> None:
+        request = {} if name is None else {"name": name}
+        _schedule_call(ctx, op, request, app=app, as_json=as_json)
+
+    command.__doc__ = summary
+    schedule.command(op)(command)
 
 
-@schedule.command("delete")
-@click.option("--name", help="The schedule's name.")
-@json_option
-@app_option
-@debug_option
-@click.pass_context
-def schedule_delete(ctx: click.Context, name: str | None, as_json: bool, app: str | None) -> None:
-    """Delete a schedule (prints the API's answer)."""
-    request = {} if name is None else {"name": name}
-    _schedule_call(ctx, "delete", request, app=app, as_json=as_json)
+_name_command("fetch", "Print a schedule as stored: name, data, schedule_at, repeat.")
+_name_command("delete", "Delete a schedule (prints the API's answer).")
 
 
 # -- history ------------------------------------------------------------------------------
