@@ -258,6 +258,19 @@ def _session(app_root: Path, **simulator: Any) -> Session:
     return Session(app_root, {k: v for k, v in simulator.items() if v is not None})
 
 
+def _firing_session(
+    ctx: click.Context,
+    app: str | None,
+    relaxed: bool,
+    timeout: float | None,
+    isolation: str | None,
+    memory_limit: int | None,
+) -> tuple[Session, dict[str, Any]]:
+    """The session of ``advance`` and ``trigger``, and the sandbox options it was given."""
+    sandbox = _simulator_options(timeout=timeout, isolation=isolation, memory_limit=memory_limit)
+    return _session(_app_from(ctx, app), strict=not relaxed, **sandbox), sandbox
+
+
 def _note_ignored_when_live(session: Session, options: Mapping[str, Any]) -> None:
     """``options`` are the Simulator's (from ``_simulator_options``), named as options here."""
     names = {
@@ -482,9 +495,7 @@ def advance(
             parse_instant(str(to))
         except ValueError as exc:
             raise UsageError(f"--to: {exc}") from None
-    root = _app_from(ctx, app)
-    sandbox = _simulator_options(timeout=timeout, isolation=isolation, memory_limit=memory_limit)
-    session = _session(root, strict=not relaxed, **sandbox)
+    session, sandbox = _firing_session(ctx, app, relaxed, timeout, isolation, memory_limit)
     args = {"duration": duration, "to": to, "relaxed": relaxed}
     if as_json:
         document = session.call("advance", args)
@@ -555,9 +566,7 @@ def trigger(
         if data is not None:
             args["data"] = _json_arg("--data", data)
     args["relaxed"] = relaxed
-    root = _app_from(ctx, app)
-    sandbox = _simulator_options(timeout=timeout, isolation=isolation, memory_limit=memory_limit)
-    session = _session(root, strict=not relaxed, **sandbox)
+    session, sandbox = _firing_session(ctx, app, relaxed, timeout, isolation, memory_limit)
     try:
         document = session.call(op, args)
     except ScheduleError as err:

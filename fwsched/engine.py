@@ -125,14 +125,19 @@ class Simulator:
         except BaseException:
             self._release_lock()
             raise
-        with self.store.transaction():
-            self.store.interrupt_running()  # left by an owner that died mid-run
-            if not strict:
-                self.store.set_relaxed()
-            initial = self.store.get_now()
-            if initial is None:
-                initial = self._initial_time(start)
-                self.store.set_now(initial)
+        try:
+            with self.store.transaction():
+                self.store.interrupt_running()  # left by an owner that died mid-run
+                if not strict:
+                    self.store.set_relaxed()
+                initial = self.store.get_now()
+                if initial is None:
+                    initial = self._initial_time(start)
+                    self.store.set_now(initial)
+        except BaseException:  # e.g. a bad start: nothing was written, let go of the file
+            self.store.close()
+            self._release_lock()
+            raise
         # Paused: only advance() moves library time; the live runner sets a rate.
         self.clock = SimClock(initial, rate=0.0)
         self._handler_now: datetime | None = None  # the occurrence a handler is running for
@@ -164,7 +169,7 @@ class Simulator:
                 timeout=self.timeout,
                 isolation=self.isolation,
                 memory_limit_mb=self.memory_limit_mb,
-                rpc=self._handler_rpc,
+                rpc=self.schedule.call,
             )
         return self._sandbox
 
@@ -257,9 +262,6 @@ class Simulator:
             strict=self.strict,
             in_handler=in_handler,
         )
-
-    def _handler_rpc(self, op: str, request: dict[str, Any]) -> dict[str, Any]:
-        return self.schedule.call(op, request)
 
     # -- moving time -----------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import sqlite3
 import subprocess
@@ -377,7 +378,8 @@ def test_kill_minus_9_during_an_advance_loses_and_duplicates_nothing(make_app: M
     ) as child:
         try:
             assert child.stdout is not None
-            assert child.stdout.readline().strip() == "ready"
+            ready, _, _ = select.select([child.stdout], [], [], 30)  # bounded: never hang
+            assert ready and child.stdout.readline().strip() == "ready"
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline:  # let it fire a few hundred, then kill it
                 if _started(state) >= 200:
