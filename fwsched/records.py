@@ -2,7 +2,8 @@
 
 Both are immutable and their fields match the keys of the ``--json`` documents
 (SPEC §5), so ``to_json()`` is a plain mapping of the fields with times as ISO
-strings.
+strings in UTC with ``Z``. Times are instants here: the text a schedule was
+created with is what ``schedule.fetch`` returns.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ ScheduleKind = Literal["one-time", "recurring"]
 class Schedule:
     name: str
     kind: ScheduleKind
-    schedule_at: str  # exactly as created or last updated
+    schedule_at: datetime  # the instant given at creation or the last update, aware UTC
     next_fire_at: datetime
     repeat: dict[str, Any] | None  # {"time_unit", "frequency", "timezone"} for recurring ones
     data: dict[str, Any]
@@ -30,7 +31,7 @@ class Schedule:
         return {
             "name": self.name,
             "kind": self.kind,
-            "schedule_at": self.schedule_at,
+            "schedule_at": format_instant(self.schedule_at),
             "next_fire_at": format_instant(self.next_fire_at),
             "repeat": self.repeat,
             "data": self.data,

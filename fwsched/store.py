@@ -86,7 +86,7 @@ class Entry:
         return Schedule(
             name=self.spec.name,
             kind=self.spec.kind,
-            schedule_at=self.spec.schedule_at,
+            schedule_at=self.spec.at,
             next_fire_at=self.next_fire_at,
             repeat=repeat.to_dict() if repeat else None,
             data=self.spec.data,

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -308,6 +309,44 @@ def test_schedules_lists_soonest_first_with_the_documented_keys(app: Path) -> No
     assert doc("ls", "--app", app) == listed
     table = ok("ls", "--app", app).stdout
     assert "every 15 minutes" in table and "later" in table and "one-time" in table
+
+
+def test_json_times_are_utc_with_z_and_fetch_keeps_schedule_at_as_given(app: Path) -> None:
+    create(app, "paris", at="2026-01-05T11:00:00+01:00")
+    create(app, "sync", at="2026-01-05T04:15:00-05:00", every="15m")
+    [sync, paris] = doc("schedules", "--app", app)
+    assert (sync["schedule_at"], sync["next_fire_at"]) == (
+        "2026-01-05T09:15:00Z",
+        "2026-01-05T09:15:00Z",
+    )
+    assert (paris["schedule_at"], paris["next_fire_at"]) == (
+        "2026-01-05T10:00:00Z",
+        "2026-01-05T10:00:00Z",
+    )
+    fetched = doc("schedule", "fetch", "--name", "paris", "--app", app)
+    assert fetched["schedule_at"] == "2026-01-05T11:00:00+01:00"
+
+    advanced = doc("advance", "1h", "--app", app)
+    invocations = advanced["invocations"]
+    assert [i["fire_at"] for i in invocations][-1] == "2026-01-05T10:00:00Z"
+    shown = doc("show", invocations[-1]["id"], "--app", app)
+    times = [advanced["from"], advanced["to"], doc("status", "--app", app)["now"]]
+    for invocation in [*invocations, *doc("history", "--app", app), shown]:
+        times += [invocation["fire_at"], invocation["started_at"]]
+    for schedule in doc("schedules", "--app", app):
+        times += [schedule["schedule_at"], schedule["next_fire_at"]]
+    assert all(t.endswith("Z") and "+" not in t for t in times), times
+
+
+def test_the_library_schedule_record_has_the_instant(app: Path) -> None:
+    from fwsched import Simulator
+
+    with Simulator(app, start=START) as sim:
+        sim.schedule.create(name="paris", data={}, schedule_at="2026-01-05T11:00:00+01:00")
+        [listed] = sim.schedules()
+    at = datetime(2026, 1, 5, 10, tzinfo=UTC)
+    assert listed.schedule_at == at and listed.schedule_at.utcoffset() == timedelta(0)
+    assert listed.to_json()["schedule_at"] == "2026-01-05T10:00:00Z"
 
 
 def test_an_empty_app_lists_nothing(app: Path) -> None:
