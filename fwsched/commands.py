@@ -14,6 +14,7 @@ adds the traceback.
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 from collections.abc import Callable, Mapping
@@ -339,11 +340,17 @@ def _every_to_repeat(text: str) -> dict[str, Any]:
 
 
 def _frequency(text: str) -> Any:
-    # Shell text; not an integer goes to the API as is, which answers rule 9.
+    # Shell text read as a JSON number would be (2, 2.0, 2.5, 1e20); anything else goes to the
+    # API as the string it is, and the API answers rule 9.
     try:
         return int(text)
     except ValueError:
+        pass
+    try:
+        number = float(text)
+    except ValueError:
         return text
+    return number if math.isfinite(number) else text
 
 
 # -- the group ----------------------------------------------------------------------------

@@ -14,11 +14,13 @@ that day. The index of the occurrence nearest to an instant is computed, never i
 
 from __future__ import annotations
 
+import functools
+import zoneinfo
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 TIME_UNITS = ("minutes", "hours", "days")
 _STEP = {"minutes": timedelta(minutes=1), "hours": timedelta(hours=1)}
@@ -27,16 +29,25 @@ _SECOND = timedelta(seconds=1)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+@functools.cache
+def _zone_names() -> dict[str, str]:
+    """IANA zone names by their case-folded spelling, as the platform matches them."""
+    # "localtime" is the machine's own setting and "Factory" a placeholder: neither is a zone a
+    # schedule could travel with. available_timezones() already leaves out posix/ and right/.
+    names = zoneinfo.available_timezones() - {"Factory", "localtime"}
+    return {name.casefold(): name for name in names}
+
+
+def canonical_timezone(name: object) -> str | None:
+    """The IANA spelling of ``name`` (matched case-insensitively), or None if it is no zone."""
+    if not isinstance(name, str):
+        return None
+    return _zone_names().get(name.casefold())
+
+
 def known_timezone(name: object) -> bool:
-    """True if ``name`` is an IANA zone name that zoneinfo can load."""
-    # "localtime" is the machine's own setting, not a zone: a schedule using it would not travel.
-    if not isinstance(name, str) or name == "localtime":
-        return False
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError):  # unknown, malformed key, a directory
-        return False
-    return True
+    """True if ``name`` is an IANA zone name, in any letter case."""
+    return canonical_timezone(name) is not None
 
 
 @dataclass(frozen=True)
@@ -62,7 +73,10 @@ class Repeat:
 
     @property
     def zone(self) -> ZoneInfo:
-        return ZoneInfo(self.timezone)  # ZoneInfo caches instances by key
+        # ``timezone`` is kept as given (fetch returns it so); the zone is its IANA spelling.
+        name = canonical_timezone(self.timezone)
+        assert name is not None  # __post_init__ checked it
+        return ZoneInfo(name)  # ZoneInfo caches instances by key
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Repeat:

@@ -12,12 +12,14 @@ The checks run in the table's order and the first failure wins.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from fwsched.durations import parse_instant
+from fwsched import iso8601
+from fwsched.durations import to_epoch_us
 from fwsched.records import ScheduleKind
 from fwsched.recurrence import Repeat, known_timezone
 from fwsched.sdk import ScheduleError
@@ -28,6 +30,7 @@ MAX_NAME_LENGTH = 30
 MAX_DATA_BYTES = 4096
 MIN_LEAD = timedelta(minutes=5)
 MAX_LEAD = timedelta(days=365)
+_US = timedelta(microseconds=1)
 MAX_FREQUENCY = {"minutes": 60, "hours": 24, "days": 30}
 
 RESPONSES = {
@@ -63,7 +66,7 @@ class ScheduleSpec:
     name: str
     data: dict[str, Any]
     schedule_at: str  # as given, so fetch returns it unchanged
-    at: datetime  # schedule_at parsed, aware UTC
+    at: datetime  # schedule_at parsed, aware UTC, whole milliseconds
     repeat: Repeat | None
 
     @property
@@ -86,31 +89,56 @@ def _bad(message: str, status: int = 400) -> ScheduleError:
     return ScheduleError(status, message)
 
 
-def _present(request: Mapping[str, Any], key: str) -> bool:
-    # JSON null counts as missing, as an omitted key does in the platform's JS API.
-    return request.get(key) is not None
+NOT_ISO = "The 'schedule_at' value must be an ISO string"
+_REPEAT_KEYS = ("time_unit", "frequency")
 
 
-def _check_required(request: Mapping[str, Any], keys: tuple[str, ...]) -> None:
-    """Rule 1, including the keys inside ``repeat``."""
-    missing = [key for key in keys if not _present(request, key)]
-    repeat = request.get("repeat")
-    if repeat is not None:
-        if not isinstance(repeat, Mapping):
-            raise _bad("The 'repeat' value must be of type JSON")
-        missing += [key for key in ("time_unit", "frequency") if not _present(repeat, key)]
+def _js_falsy(value: Any) -> bool:
+    """Whether JavaScript reads ``value`` as false: ``{}`` and ``[]`` are true there, unlike Python."""
+    if value is None or value is False or value == "":
+        return True
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return value == 0 or math.isnan(value)
+    return False
+
+
+def _is_recurring(request: Mapping[str, Any]) -> bool:
+    """``repeat`` absent or falsy means one-time; anything else asks for a recurring schedule."""
+    return not _js_falsy(request.get("repeat"))
+
+
+def _check_required(request: Mapping[str, Any], keys: tuple[str, ...], recurring: bool) -> None:
+    """Rule 1: a key is missing only when absent (``None`` is present and checked by its rule).
+
+    A ``repeat`` that is not a dict (``"x"``, a list) has neither of its keys.
+    """
+    missing = [key for key in keys if key not in request]
+    if recurring:
+        repeat = request["repeat"]
+        inner = repeat if isinstance(repeat, Mapping) else {}
+        missing += [key for key in _REPEAT_KEYS if key not in inner]
     if missing:
-        raise _bad("The following mandatory keys are missing - " + ", ".join(missing))
+        raise _bad("The following mandatory keys are missing - " + ",".join(missing))
 
 
-def _check_name(request: Mapping[str, Any]) -> str:
-    """Rules 2 and 3."""
-    name = request["name"]
+def _check_name_type(name: object) -> str:
+    """Rule 2."""
     if not isinstance(name, str):
         raise _bad("Name must be of type string")
+    return name
+
+
+def _utf16_length(text: str) -> int:
+    # JavaScript's String.length: characters outside the BMP (an emoji) count 2.
+    return len(text.encode("utf-16-le", errors="surrogatepass")) // 2
+
+
+def _check_name(value: object) -> str:
+    """Rules 2 and 3."""
+    name = _check_name_type(value)
     if not name:
         raise _bad("Name must not be empty")
-    if len(name) > MAX_NAME_LENGTH:
+    if _utf16_length(name) > MAX_NAME_LENGTH:
         raise _bad(f"Name length must not be greater than {MAX_NAME_LENGTH}")
     return name
 
@@ -130,14 +158,21 @@ def check_data(data: Any) -> dict[str, Any]:
     return stored
 
 
-def _check_schedule_at(value: Any) -> datetime:
-    """Rule 6."""
-    if not isinstance(value, str):
-        raise _bad("The 'schedule_at' value must be an ISO string")
+def _check_schedule_at(value: Any) -> int:
+    """Rule 6: the platform's ISO 8601 forms (see ``iso8601``); returns epoch milliseconds."""
     try:
-        return parse_instant(value)
-    except ValueError:
-        raise _bad("The 'schedule_at' value must be an ISO string") from None
+        return iso8601.parse(value)
+    except iso8601.InvalidInstant:
+        raise _bad(NOT_ISO) from None
+
+
+def _is_integral_number(value: Any) -> bool:
+    """JavaScript's ``Number.isInteger``: ``2`` and ``2.0`` are, ``2.5``, ``"2"`` and ``True`` not."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return True
+    return isinstance(value, float) and value.is_integer()
 
 
 def _check_repeat(repeat: Mapping[str, Any]) -> Repeat:
@@ -146,12 +181,12 @@ def _check_repeat(repeat: Mapping[str, Any]) -> Repeat:
     if not isinstance(unit, str) or unit not in MAX_FREQUENCY:
         raise _bad("Time unit must either be days, minutes or hours")
     timezone = repeat.get("timezone")
-    if timezone is None:
+    if _js_falsy(timezone):
         timezone = "UTC"
-    if not known_timezone(timezone):
+    if not isinstance(timezone, str) or not known_timezone(timezone):
         raise _bad("Invalid timezone")
     frequency = repeat["frequency"]
-    if not isinstance(frequency, int) or isinstance(frequency, bool):
+    if not _is_integral_number(frequency):
         raise _bad("The 'frequency' value must be of type Number")
     if frequency <= 0:
         raise _bad("The 'frequency' value must be greater than 0")
@@ -159,14 +194,15 @@ def _check_repeat(repeat: Mapping[str, Any]) -> Repeat:
         raise _bad(
             f"The maximum frequency value for the '{unit}' parameter is {MAX_FREQUENCY[unit]}"
         )
-    return Repeat(time_unit=unit, frequency=frequency, timezone=timezone)
+    return Repeat(time_unit=unit, frequency=int(frequency), timezone=timezone)
 
 
-def _check_window(at: datetime, ctx: Context) -> None:
-    """Rules 12 and 13, for one-time schedules."""
-    if at < ctx.now + MIN_LEAD:
+def _check_window(at_ms: int, ctx: Context) -> None:
+    """Rules 12 and 13, for one-time schedules (``at_ms`` may lie far outside datetime's years)."""
+    now_us = to_epoch_us(ctx.now)
+    if at_ms * 1000 < now_us + MIN_LEAD // _US:
         raise _bad("The 'schedule_at' value must be at least 5 minutes in the future")
-    if at > ctx.now + MAX_LEAD:
+    if at_ms * 1000 > now_us + MAX_LEAD // _US:
         raise _bad("The 'schedule_at' value must not be greater than a year")
 
 
@@ -182,16 +218,22 @@ def _check_limits(kind: ScheduleKind, replaced: ScheduleKind | None, snapshot: S
 def _check_write(
     op: str, request: Mapping[str, Any], snapshot: Snapshot, ctx: Context
 ) -> ScheduleSpec:
-    _check_required(request, ("name", "data", "schedule_at"))
-    name = _check_name(request)
+    """Create and update, in the platform's order: 1-6, 12-13 (one-time), 14, 7-11 (recurring)."""
+    recurring = _is_recurring(request)
+    _check_required(request, ("name", "data", "schedule_at"), recurring)
+    name = _check_name(request["name"])
     data = check_data(request["data"])
-    at = _check_schedule_at(request["schedule_at"])
-    raw_repeat = request.get("repeat")
-    repeat = _check_repeat(raw_repeat) if raw_repeat is not None else None
-    if repeat is None and ctx.strict:
-        _check_window(at, ctx)
+    at_ms = _check_schedule_at(request["schedule_at"])
+    if not recurring and ctx.strict:
+        _check_window(at_ms, ctx)
     if not ctx.has_handler:
         raise _bad("The app has not registered an onScheduledEvent")
+    repeat = _check_repeat(request["repeat"]) if recurring else None
+    at = iso8601.to_datetime(at_ms)
+    if at is None:
+        # A valid form naming a year outside 1-9999: the window refuses it for a one-time
+        # schedule; a series (or a relaxed one-time schedule) could never fire, so it is refused.
+        raise _bad(NOT_ISO)
     existing = snapshot.kind_of(name)
     if op == "create" and existing is not None:
         raise _bad("This Schedule name already exists")
@@ -214,9 +256,9 @@ def check_update(request: Mapping[str, Any], snapshot: Snapshot, ctx: Context) -
 
 
 def check_existing(request: Mapping[str, Any], snapshot: Snapshot) -> str:
-    """Validate a fetch or delete (rules 1-3 and 16); returns the schedule's name."""
-    _check_required({"name": request.get("name")}, ("name",))
-    name = _check_name(request)
+    """Validate a fetch or delete: rules 1, 2 and 16 only (any other name is simply not found)."""
+    _check_required(request, ("name",), recurring=False)
+    name = _check_name_type(request["name"])
     if snapshot.kind_of(name) is None:
         raise _bad("Schedule does not exist", status=404)
     return name

@@ -44,10 +44,15 @@ class ScheduleAPI:
             ctx = self._context()
             check = rules.check_create if op == "create" else rules.check_update
             spec = check(request, store, ctx)
-            if spec.repeat is not None and ctx.in_handler:
-                first = next_occurrence(spec.at, spec.repeat, ctx.now)
-            else:
-                first = first_occurrence(spec.at, spec.repeat, ctx.now)
+            try:
+                if spec.repeat is not None and ctx.in_handler:
+                    first = next_occurrence(spec.at, spec.repeat, ctx.now)
+                else:
+                    first = first_occurrence(spec.at, spec.repeat, ctx.now)
+            except OverflowError:
+                # A series at the very edge of the years 1-9999 whose local wall time in its
+                # zone falls outside them: it could never fire, like a year outside them.
+                raise ScheduleError(400, rules.NOT_ISO) from None
             store.put(spec, first)
             return dict(rules.RESPONSES[op])
 

@@ -111,6 +111,7 @@ class Store:
         else:
             path = Path(path)
             path.parent.mkdir(parents=True, exist_ok=True)
+            cls._check_before_writing(path)
             conn = sqlite3.connect(
                 str(path), isolation_level=None, timeout=10, check_same_thread=False
             )
@@ -125,6 +126,32 @@ class Store:
             raise
         return store
 
+    @classmethod
+    def _check_before_writing(cls, path: Path) -> None:
+        """Refuse a corrupt or unknown file while it is still byte for byte as it was.
+
+        Opening for writing changes a file before its schema can be read (switching
+        to WAL rewrites the header), so the check reads it on its own first.
+        """
+        wal = path.with_name(path.name + "-wal")
+        if wal.exists():
+            # A killed owner left its last commits in the -wal: read through it. The
+            # -wal and -shm exist already, and a read-only connection never checkpoints.
+            query = "mode=ro"
+        elif path.exists() and path.stat().st_size > 0:
+            query = "immutable=1"  # the file alone: no locks, no -wal or -shm created
+        else:
+            return  # a fresh state
+        uri = f"{path.absolute().as_uri()}?{query}"
+        conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+        store = cls(conn, str(path))
+        try:
+            store._schema_version()
+        except sqlite3.DatabaseError as exc:
+            raise store._corrupt(exc) from None
+        finally:
+            conn.close()
+
     def _corrupt(self, exc: BaseException) -> StateError:
         return StateError(
             f"{self.label}: the state file is corrupt or not a fwsched state file ({exc}); "
@@ -138,25 +165,30 @@ class Store:
             # for) and keeps commits cheap; only a power cut may lose the last commits.
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
+        version = self._schema_version()
+        if version < SCHEMA_VERSION:
+            self._migrate(version)
+
+    def _schema_version(self) -> int:
+        """The state's schema version, 0 for an empty file; a newer or foreign one is refused."""
+        conn = self._conn
         tables = {
             row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
         }
         if not tables:
-            version = 0
-        elif "meta" not in tables:
+            return 0
+        if "meta" not in tables:
             raise self._corrupt(ValueError("no fwsched schema in it"))
-        else:
-            row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-            if row is None or not str(row[0]).isdigit():
-                raise self._corrupt(ValueError("it has no schema version"))
-            version = int(row[0])
+        row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        if row is None or not str(row[0]).isdigit():
+            raise self._corrupt(ValueError("it has no schema version"))
+        version = int(row[0])
         if version > SCHEMA_VERSION:
             raise StateError(
                 f"{self.label}: the state was written by a newer fwsched (schema {version}, "
                 f"this one knows up to {SCHEMA_VERSION}); upgrade fwsched or run `fwsched reset`"
             )
-        if version < SCHEMA_VERSION:
-            self._migrate(version)
+        return version
 
     def _migrate(self, version: int) -> None:
         with self.transaction():

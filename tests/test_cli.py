@@ -228,7 +228,7 @@ def test_a_partial_repeat_goes_to_the_api(app: Path) -> None:
     result = fw(*base, "--timezone", "Europe/Berlin", "--app", app)
     assert result.exit_code == 1
     assert json.loads(result.stdout)["message"] == (
-        "The following mandatory keys are missing - time_unit, frequency"
+        "The following mandatory keys are missing - time_unit,frequency"
     )
     result = fw(*base, "--time-unit", "weeks", "--frequency", "1", "--app", app)
     assert json.loads(result.stdout)["message"] == "Time unit must either be days, minutes or hours"

@@ -85,8 +85,10 @@ def test_repeat_from_dict_missing_keys() -> None:
 
 @pytest.mark.parametrize(
     ("name", "known"),
-    [("UTC", True), ("Europe/Berlin", True), ("Asia/Kolkata", True), ("utc", False),
-     ("Europe", False), ("", False), ("a\x00b", False), (None, False), (5, False)],
+    [("UTC", True), ("Europe/Berlin", True), ("Asia/Kolkata", True), ("utc", True),
+     ("europe/BERLIN", True), ("Europe", False), ("", False), ("a\x00b", False), (None, False),
+     (5, False), ("posix/Europe/Berlin", False), ("right/UTC", False), ("Factory", False),
+     ("localtime", False)],
 )  # fmt: skip
 def test_known_timezone(name: object, known: bool) -> None:
     assert known_timezone(name) is known

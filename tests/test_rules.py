@@ -55,17 +55,30 @@ def one_time(name: str = "r", **extra: Any) -> dict[str, Any]:
 
 # (rule, request, status, message) for create; setup-dependent rules are tested below.
 CREATE_FAILURES = [
-    (1, {}, 400, "The following mandatory keys are missing - name, data, schedule_at"),
+    (1, {}, 400, "The following mandatory keys are missing - name,data,schedule_at"),
     (1, {"name": "r", "data": {}}, 400, "The following mandatory keys are missing - schedule_at"),
-    (1, one_time(data=None), 400, "The following mandatory keys are missing - data"),
-    (1, one_time(repeat={}), 400, "The following mandatory keys are missing - time_unit, frequency"),
+    (1, {"name": "r", "schedule_at": IN_1H}, 400, "The following mandatory keys are missing - data"),
+    (1, one_time(repeat={}), 400, "The following mandatory keys are missing - time_unit,frequency"),
     (1, {"data": {}, "repeat": {"time_unit": "hours"}}, 400,
-     "The following mandatory keys are missing - name, schedule_at, frequency"),
-    (1, one_time(repeat="hourly"), 400, "The 'repeat' value must be of type JSON"),
+     "The following mandatory keys are missing - name,schedule_at,frequency"),
+    # A truthy repeat that is not a dict has neither key (JavaScript's {} and [] are truthy).
+    (1, one_time(repeat="hourly"), 400, "The following mandatory keys are missing - time_unit,frequency"),
+    (1, one_time(repeat=[]), 400, "The following mandatory keys are missing - time_unit,frequency"),
+    (1, {"name": "r", "repeat": 5}, 400,
+     "The following mandatory keys are missing - data,schedule_at,time_unit,frequency"),
+    # A key present with None is not missing: its own rule decides.
+    (2, one_time(name=None), 400, "Name must be of type string"),
+    (4, one_time(data=None), 400, "The 'data' value must be of type JSON"),
+    (6, one_time(schedule_at=None), 400, "The 'schedule_at' value must be an ISO string"),
+    (7, one_time(repeat={"time_unit": None, "frequency": 1}), 400,
+     "Time unit must either be days, minutes or hours"),
+    (9, one_time(repeat={"time_unit": "hours", "frequency": None}), 400,
+     "The 'frequency' value must be of type Number"),
     (2, one_time(name=7), 400, "Name must be of type string"),
     (2, one_time(name=["r"]), 400, "Name must be of type string"),
     (3, one_time(name=""), 400, "Name must not be empty"),
     (3, one_time(name="x" * 31), 400, "Name length must not be greater than 30"),
+    (3, one_time(name="\U0001f600" * 15 + "x"), 400, "Name length must not be greater than 30"),
     (4, one_time(data=[1, 2]), 400, "The 'data' value must be of type JSON"),
     (4, one_time(data="{}"), 400, "The 'data' value must be of type JSON"),
     (4, one_time(data={"s": {1, 2}}), 400, "The 'data' value must be of type JSON"),
@@ -76,6 +89,15 @@ CREATE_FAILURES = [
     (6, one_time(schedule_at=1767261600000), 400, "The 'schedule_at' value must be an ISO string"),
     (6, one_time(schedule_at="2026-13-01T10:00:00Z"), 400,
      "The 'schedule_at' value must be an ISO string"),
+    (6, one_time(schedule_at="2026-01-05t10:00:00z"), 400,
+     "The 'schedule_at' value must be an ISO string"),
+    (6, one_time(schedule_at="2026-01-05T10:00:00Z "), 400,
+     "The 'schedule_at' value must be an ISO string"),
+    (6, one_time(schedule_at="2026-01-05T10:00:00+14:30"), 400,
+     "The 'schedule_at' value must be an ISO string"),
+    # A valid form naming a year that can never fire: refused for a series.
+    (6, one_time(schedule_at="+012026-01-05T10:00:00Z", repeat=HOURLY), 400,
+     "The 'schedule_at' value must be an ISO string"),
     (7, one_time(repeat={"time_unit": "weeks", "frequency": 1}), 400,
      "Time unit must either be days, minutes or hours"),
     (7, one_time(repeat={"time_unit": "Hours", "frequency": 1}), 400,
@@ -83,6 +105,10 @@ CREATE_FAILURES = [
     (8, one_time(repeat={**HOURLY, "timezone": "Mars/Olympus"}), 400, "Invalid timezone"),
     (8, one_time(repeat={**HOURLY, "timezone": "../../etc/passwd"}), 400, "Invalid timezone"),
     (8, one_time(repeat={**HOURLY, "timezone": 5}), 400, "Invalid timezone"),
+    (8, one_time(repeat={**HOURLY, "timezone": True}), 400, "Invalid timezone"),
+    (8, one_time(repeat={**HOURLY, "timezone": "posix/Europe/Berlin"}), 400, "Invalid timezone"),
+    (8, one_time(repeat={**HOURLY, "timezone": "right/UTC"}), 400, "Invalid timezone"),
+    (8, one_time(repeat={**HOURLY, "timezone": "Factory"}), 400, "Invalid timezone"),
     (9, one_time(repeat={"time_unit": "hours", "frequency": "1"}), 400,
      "The 'frequency' value must be of type Number"),
     (9, one_time(repeat={"time_unit": "hours", "frequency": True}), 400,
@@ -92,6 +118,8 @@ CREATE_FAILURES = [
     (10, one_time(repeat={"time_unit": "hours", "frequency": 0}), 400,
      "The 'frequency' value must be greater than 0"),
     (10, one_time(repeat={"time_unit": "days", "frequency": -3}), 400,
+     "The 'frequency' value must be greater than 0"),
+    (10, one_time(repeat={"time_unit": "days", "frequency": -0.0}), 400,
      "The 'frequency' value must be greater than 0"),
     (11, one_time(repeat={"time_unit": "minutes", "frequency": 61}), 400,
      "The maximum frequency value for the 'minutes' parameter is 60"),
@@ -104,6 +132,11 @@ CREATE_FAILURES = [
     (12, one_time(schedule_at="2026-01-01T00:00:00Z"), 400,
      "The 'schedule_at' value must be at least 5 minutes in the future"),
     (13, one_time(schedule_at="2027-01-05T09:00:01Z"), 400,
+     "The 'schedule_at' value must not be greater than a year"),
+    # Years outside 1-9999 are valid forms: long past or far ahead.
+    (12, one_time(schedule_at="-002026-01-05T10:00:00Z"), 400,
+     "The 'schedule_at' value must be at least 5 minutes in the future"),
+    (13, one_time(schedule_at="+012026-01-05T10:00:00Z"), 400,
      "The 'schedule_at' value must not be greater than a year"),
 ]  # fmt: skip
 
@@ -168,7 +201,10 @@ def test_rule_16_does_not_exist(api: Harness, op: str) -> None:
 def test_fetch_and_delete_check_only_rules_1_to_3_and_16(api: Harness, op: str) -> None:
     assert api.fails(op, {}).message == "The following mandatory keys are missing - name"
     assert api.fails(op, {"name": 3}).message == "Name must be of type string"
-    assert api.fails(op, {"name": "y" * 31}).message == "Name length must not be greater than 30"
+    # No length check: a 31-character or empty name is simply not found.
+    for name in ("y" * 31, ""):
+        error = api.fails(op, {"name": name})
+        assert (error.status, error.message) == (404, "Schedule does not exist")
     api.api.create(one_time("r"))
     # Nonsense in the other keys is ignored by fetch and delete.
     assert api.api.call(op, {"name": "r", "data": "junk", "repeat": 5}) is not None
@@ -353,3 +389,39 @@ def test_schedule_error_exposes_status_and_message() -> None:
         error.message,
     )
     assert error.to_dict() == {"status": 404, "message": "Schedule does not exist"}
+
+
+def test_a_series_whose_wall_time_leaves_the_years_1_to_9999_is_refused(api: Harness) -> None:
+    request = one_time(
+        schedule_at="0001-01-01T00:00:00Z",
+        repeat={"time_unit": "days", "frequency": 1, "timezone": "America/New_York"},
+    )
+    error = api.fails("create", request)
+    assert (error.status, error.message) == (400, rules.NOT_ISO)
+
+
+def test_fetch_returns_the_timezone_as_given_and_fires_in_its_zone(api: Harness) -> None:
+    daily = {"time_unit": "days", "frequency": 1, "timezone": "europe/BERLIN"}
+    api.api.create(one_time("d", schedule_at="2026-01-05T10:00:00", repeat=daily))
+    assert api.api.fetch(name="d")["repeat"]["timezone"] == "europe/BERLIN"
+    assert api.store.get("d").spec.repeat.zone.key == "Europe/Berlin"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("falsy", [None, False, 0, 0.0, ""])
+def test_a_falsy_repeat_is_one_time_and_a_falsy_timezone_is_utc(api: Harness, falsy: Any) -> None:
+    api.api.create(one_time("once", repeat=falsy))
+    assert "repeat" not in api.api.fetch(name="once")
+    hourly = {**HOURLY, "timezone": falsy}
+    api.api.create(one_time("series", repeat=hourly))
+    assert api.api.fetch(name="series")["repeat"]["timezone"] == "UTC"
+
+
+def test_an_integral_float_frequency_is_a_number(api: Harness) -> None:
+    api.api.create(one_time("s", repeat={"time_unit": "hours", "frequency": 2.0}))
+    assert api.api.fetch(name="s")["repeat"]["frequency"] == 2
+
+
+def test_schedule_at_is_truncated_to_milliseconds(api: Harness) -> None:
+    api.api.create(one_time("ms", schedule_at="2026-01-05T10:00:00.123999Z"))
+    (entry,) = api.store.entries()
+    assert entry.next_fire_at == datetime(2026, 1, 5, 10, 0, 0, 123000, tzinfo=UTC)

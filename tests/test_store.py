@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
+from conftest import MakeApp
 
+from fwsched.commands import cli
+from fwsched.engine import Simulator
 from fwsched.errors import StateError
 from fwsched.outcome import Outcome
 from fwsched.recurrence import Repeat
@@ -192,6 +199,150 @@ def test_a_newer_schema_is_refused_and_left_alone(tmp_path: Path) -> None:
     version = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0]
     conn.close()
     assert version == str(SCHEMA_VERSION + 1)
+
+
+# -- a refused file is left byte for byte as it was ------------------------------------------
+
+
+def newer_schema(path: Path, *, wal: bool = False, crashed: bool = False) -> None:
+    """A state file as a later fwsched might write it; ``crashed`` leaves its -wal behind."""
+    writer = path.with_name("writer.db")
+    conn = sqlite3.connect(writer, isolation_level=None)
+    if wal or crashed:
+        conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION + 1),))
+    if crashed:  # copy the files while the writer is still open, as a kill -9 leaves them
+        for suffix in ("", "-wal", "-shm"):
+            path.with_name(path.name + suffix).write_bytes(
+                writer.with_name(writer.name + suffix).read_bytes()
+            )
+    conn.close()
+    if not crashed:
+        writer.rename(path)
+    for suffix in ("", "-wal", "-shm"):
+        writer.with_name(writer.name + suffix).unlink(missing_ok=True)
+
+
+def a_real_state(path: Path) -> bytes:
+    """The bytes of a healthy state with some history, many pages long."""
+    Store.open(path).close()
+    conn = sqlite3.connect(path)
+    conn.executemany(
+        "INSERT INTO invocations (source, fire_at_us, timestamp_ms, outcome, payload) "
+        "VALUES ('schedule', 0, ?, 'ok', ?)",
+        [(n, "x" * 500) for n in range(200)],
+    )
+    conn.commit()
+    conn.close()
+    return path.read_bytes()
+
+
+def truncated(path: Path) -> None:
+    path.write_bytes(a_real_state(path)[:16384])  # whole pages: the schema version still reads
+
+
+def bad_header(path: Path) -> None:
+    path.write_bytes(a_real_state(path)[:60])
+
+
+def not_sqlite(path: Path) -> None:
+    path.write_bytes(b"this is not a database" * 100)
+
+
+def foreign(path: Path) -> None:
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE other (x)")
+    conn.commit()
+    conn.close()
+
+
+REFUSED: dict[str, Callable[[Path], None]] = {
+    "newer": newer_schema,
+    "newer-wal": lambda path: newer_schema(path, wal=True),
+    "newer-crashed": lambda path: newer_schema(path, crashed=True),
+    "truncated": truncated,
+    "bad-header": bad_header,
+    "not-sqlite": not_sqlite,
+    "foreign": foreign,
+}
+
+
+def files(directory: Path) -> dict[str, bytes]:
+    """Every file of the state, by name (the lock file beside it is not the state).
+
+    Only the presence of a -shm counts: SQLite's index of the -wal, holding no state,
+    which any reader of a -wal left by a killed writer rebuilds.
+    """
+    return {
+        path.name: b"" if path.name.endswith("-shm") else path.read_bytes()
+        for path in directory.iterdir()
+        if path.is_file() and not path.name.endswith(".lock")
+    }
+
+
+def assert_refusal(message: str, path: Path) -> None:
+    assert str(path) in message and "fwsched reset" in message, message
+
+
+@pytest.mark.parametrize("kind", REFUSED)
+def test_a_refused_file_is_left_byte_for_byte(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / "state" / "state.db"
+    path.parent.mkdir()
+    REFUSED[kind](path)
+    before = files(path.parent)
+    for _ in range(2):
+        with pytest.raises(StateError) as info:
+            Store.open(path)
+        assert_refusal(str(info.value), path)
+        assert files(path.parent) == before
+
+
+@pytest.mark.parametrize("kind", ["newer", "newer-wal", "truncated", "not-sqlite"])
+def test_every_command_refuses_the_file_and_leaves_it_alone(
+    make_app: MakeApp, kind: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("FWSCHED_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("FWSCHED_APP", raising=False)
+    app = make_app(
+        "exports = {'onScheduledEventHandler': lambda payload: None}\n",
+        toml='[simulator]\nstart = "2026-01-05T09:00:00Z"\n',
+    )
+    path = app / ".fwsched" / "state.db"
+    path.parent.mkdir()
+    REFUSED[kind](path)
+    before = files(path.parent)
+    commands = [
+        ["status"],
+        ["schedules", "--json"],
+        ["history"],
+        ["advance", "1m"],
+        ["advance", "--to", "2030-01-01T00:00:00Z", "--relaxed"],
+        ["schedule", "create", "--name", "r", "--data", "{}", "--at", "+1h", "--json"],
+        ["schedule", "fetch", "--name", "r"],
+        ["trigger", "--payload", "{}"],
+        ["show", "1"],
+    ]
+    for command in commands:
+        result = CliRunner().invoke(cli, [*command, "--app", str(app)])
+        assert result.exit_code == 1, (command, result.stdout, result.stderr)
+        [line] = result.stderr.strip().splitlines()
+        assert_refusal(line, path)
+        assert files(path.parent) == before, command
+    for options in ({}, {"strict": False}, {"start": "2026-01-05T09:00:00Z"}):
+        with pytest.raises(StateError) as info:
+            Simulator(app, state=path, **options)  # type: ignore[arg-type]
+        assert_refusal(str(info.value), path)
+        assert files(path.parent) == before, options
+    run = subprocess.run(
+        [sys.executable, "-m", "fwsched", "run", str(app), "--paused", "--no-reload"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert run.returncode == 1, run.stderr
+    assert_refusal(run.stderr, path)
+    assert files(path.parent) == before
 
 
 def test_the_due_query_uses_the_index() -> None:
