@@ -7,7 +7,9 @@ naive *datetime objects* are refused, since inside fwsched they are always a bug
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
+
+from fwsched import iso8601
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
@@ -27,12 +29,6 @@ _ISO_DURATION = re.compile(
     r"(?:T(?=[0-9])(?:(?P<h>[0-9]+)H)?(?:(?P<m>[0-9]+)M)?(?:(?P<s>[0-9]+)(?:[.,](?P<f>[0-9]+))?S)?)?",
     re.IGNORECASE,
 )
-_INSTANT = re.compile(
-    r"(?P<y>[0-9]{4})-(?P<mo>[0-9]{2})-(?P<d>[0-9]{2})[Tt ]"
-    r"(?P<h>[0-9]{2}):(?P<mi>[0-9]{2})(?::(?P<s>[0-9]{2})(?:[.,](?P<f>[0-9]+))?)?"
-    r"(?P<tz>[Zz]|[+-][0-9]{2}(?::?[0-9]{2})?)?"
-)
-_DATE_ONLY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 class DurationError(ValueError):
@@ -110,50 +106,25 @@ def _parse_iso_duration(text: str, original: str) -> timedelta | None:
 
 
 def parse_instant(text: str) -> datetime:
-    """An ISO 8601 date-time with a time part; naive means UTC. Returns an aware UTC datetime.
+    """An ISO 8601 instant in any form the platform accepts for ``schedule_at`` (``iso8601``),
+    surrounding whitespace ignored; naive means UTC. Returns an aware UTC datetime.
 
     Raises only ValueError, whatever the input.
     """
     if not isinstance(text, str):
         raise ValueError(f"invalid date-time {text!r}: expected a string, {_INSTANT_EXAMPLE}")
-    stripped = text.strip()
-    match = _INSTANT.fullmatch(stripped)
-    if match is None:
-        if _DATE_ONLY.fullmatch(stripped):
-            raise ValueError(
-                f"invalid date-time {_shown(text)}: a time is required, {_INSTANT_EXAMPLE}"
-            )
-        raise ValueError(f"invalid date-time {_shown(text)}: use ISO 8601, {_INSTANT_EXAMPLE}")
-    fraction = match.group("f") or ""
     try:
-        local = datetime(
-            int(match.group("y")),
-            int(match.group("mo")),
-            int(match.group("d")),
-            int(match.group("h")),
-            int(match.group("mi")),
-            int(match.group("s") or 0),
-            # Truncated, not rounded: rounding 59.9999999 up would change the second.
-            int(fraction[:6].ljust(6, "0")) if fraction else 0,
-            tzinfo=_parse_offset(match.group("tz")),
-        )
-        return local.astimezone(UTC)
-    except (ValueError, OverflowError) as exc:
-        # Out-of-range fields, or an offset that moves the instant outside years 1-9999.
+        epoch_ms = iso8601.parse(text.strip())
+    except iso8601.InvalidInstant:
         raise ValueError(
-            f"invalid date-time {_shown(text)}: {exc}; use ISO 8601, {_INSTANT_EXAMPLE}"
+            f"invalid date-time {_shown(text)}: use ISO 8601, {_INSTANT_EXAMPLE}"
         ) from None
-
-
-def _parse_offset(text: str | None) -> timezone:
-    if text is None or text in ("Z", "z"):
-        return UTC
-    digits = text[1:].replace(":", "")
-    hours, minutes = int(digits[:2]), int(digits[2:] or 0)
-    if minutes >= 60:
-        raise ValueError(f"offset minutes out of range: {text}")
-    offset = timedelta(hours=hours, minutes=minutes)
-    return timezone(-offset if text[0] == "-" else offset)  # ValueError beyond ±24h
+    instant = iso8601.to_datetime(epoch_ms)
+    if instant is None:
+        raise ValueError(
+            f"invalid date-time {_shown(text)}: the year must be 0001-9999, {_INSTANT_EXAMPLE}"
+        )
+    return instant
 
 
 def _require_aware(dt: datetime) -> datetime:
