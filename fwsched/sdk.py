@@ -1,10 +1,14 @@
-"""What handler code sees: the ``schedule`` proxy and ``ScheduleError``.
+"""What handler code sees: the ``schedule`` proxy, ``render_data`` and ``ScheduleError``.
 
 This module is imported inside the sandbox worker, so it stays tiny and has no
 heavy imports. The proxy does no validation of its own: every call is sent to
 whoever installed a transport (the sandbox worker sends it to the parent
 process, where the platform rules run), so there is one implementation of the
 rules for handlers, the library and the command line alike.
+
+``render_data`` is the one exception: answering is local to the invocation, so
+the worker keeps what it was given and sends it back with the outcome, where
+``fwsched.platform.events`` turns it into the platform's response.
 """
 
 from __future__ import annotations
@@ -12,11 +16,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["ScheduleError", "request_from_call", "schedule"]
+__all__ = ["ScheduleError", "render_data", "request_from_call", "schedule"]
 
 OPERATIONS = ("create", "fetch", "update", "delete")
 
 Transport = Callable[[str, dict[str, Any]], dict[str, Any]]
+RenderSink = Callable[[Any, Any], None]
 
 
 class ScheduleError(Exception):
@@ -87,3 +92,28 @@ class ScheduleProxy:
 
 
 schedule = ScheduleProxy()
+
+
+class RenderProxy:
+    """``renderData`` for Python: ``render_data(error=None, data=None)``, as in the FDK.
+
+    ``render_data()`` or ``render_data(None, data)`` answers with ``data``;
+    ``render_data({"message": ..., "status": ...})`` answers with an error.
+    """
+
+    def __init__(self) -> None:
+        self._sink: RenderSink | None = None
+
+    def _install(self, sink: RenderSink | None) -> None:
+        self._sink = sink
+
+    def __call__(self, error: Any = None, data: Any = None) -> None:
+        if self._sink is None:
+            raise RuntimeError(
+                "fwsched.sdk.render_data works only inside a handler run by fwsched; "
+                "in tests use Simulator(...).invoke or .fire and read Invocation.render"
+            )
+        self._sink(error, data)
+
+
+render_data = RenderProxy()

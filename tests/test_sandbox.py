@@ -560,7 +560,7 @@ def test_schedule_calls_reach_the_parent_and_errors_come_back(
     make_app: MakeApp, sandboxes: Callable[..., Sandbox], mode: Isolation
 ) -> None:
     rules = FakeRules()
-    result = invoke(sandboxes(make_app(SCHEDULER), isolation=mode, rpc=rules))
+    result = invoke(sandboxes(make_app(SCHEDULER), isolation=mode, services={"schedule": rules}))
     assert result.outcome == Outcome.OK, result
     assert result.return_value == [
         {"status": 200, "message": "Schedule created"},
@@ -593,7 +593,7 @@ def test_a_failing_rpc_callback_is_a_500_for_the_handler(
     def broken(op: str, request: dict[str, Any]) -> dict[str, Any]:
         raise KeyError("oops")
 
-    result = invoke(sandboxes(make_app(SCHEDULER), rpc=broken))
+    result = invoke(sandboxes(make_app(SCHEDULER), services={"schedule": broken}))
     status, message, _ = result.return_value[0]
     assert status == 500 and "KeyError" in message
 
@@ -602,7 +602,7 @@ def test_schedule_at_import_time_is_refused(
     make_app: MakeApp, sandboxes: Callable[..., Sandbox]
 ) -> None:
     app = make_app("schedule.fetch(name='x')\nexports = {}\n")
-    result = invoke(sandboxes(app, rpc=FakeRules()))
+    result = invoke(sandboxes(app, services={"schedule": FakeRules()}))
     assert result.outcome == Outcome.LOAD_ERROR
     assert result.error == "ScheduleError: schedule is only available while a handler runs"
 
@@ -709,7 +709,7 @@ def test_death_while_waiting_for_a_schedule_answer(
             os.kill(request["data"]["pid"], signal.SIGKILL)
         return {"op": op}
 
-    sandbox = sandboxes(app, isolation=mode, rpc=rpc)
+    sandbox = sandboxes(app, isolation=mode, services={"schedule": rpc})
     died = invoke(sandbox, {"data": {"die": True}})
     assert (died.outcome, died.signal) == (Outcome.CRASHED, signal.SIGKILL)
     for _ in range(2):

@@ -10,16 +10,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from fwsched.sandbox.pool import Isolation, RpcHandler, Sandbox
+    from fwsched.sandbox.pool import Isolation, RpcHandler, Sandbox, Services
     from fwsched.sandbox.protocol import Opaque
     from fwsched.sandbox.result import LoadReport, RunResult
 
-__all__ = ["Isolation", "LoadReport", "Opaque", "RpcHandler", "RunResult", "Sandbox"]
+__all__ = ["Isolation", "LoadReport", "Opaque", "RpcHandler", "RunResult", "Sandbox", "Services"]
 
 _HOME = {
     "Isolation": "pool",
     "RpcHandler": "pool",
     "Sandbox": "pool",
+    "Services": "pool",
     "Opaque": "protocol",
     "LoadReport": "result",
     "RunResult": "result",

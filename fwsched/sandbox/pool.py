@@ -1,7 +1,8 @@
 """``Sandbox``: runs an app's handler in worker processes and turns whatever happens into data.
 
 The parent side of the sandbox: it starts workers (lazily), sends each invocation,
-answers the handler's schedule calls with the caller's ``rpc``, enforces the
+answers the handler's platform calls (``schedule.*``) from the caller's table of
+``services``, enforces the
 timeout by killing the worker's process group, and starts a new worker after a
 timeout or crash. It never imports app code: a broken or hostile server.py can
 fail an invocation, never the simulator.
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -26,7 +27,10 @@ from fwsched.sandbox.result import LoadReport, RunResult
 from fwsched.sdk import ScheduleError
 
 RpcHandler = Callable[[str, dict[str, Any]], dict[str, Any]]
-"""``(op, request) -> response`` for a handler's ``schedule.<op>(...)``; raises ScheduleError."""
+"""``(op, request) -> response`` for a handler's ``<service>.<op>(...)``; raises ScheduleError."""
+
+Services = Mapping[str, RpcHandler]
+"""The platform services a handler can call, by name (``{"schedule": ...}``)."""
 
 NO_HANDLER = "No onScheduledEvent handler is registered in manifest.json"
 STARTUP_BOUND = 30.0  # seconds for an interpreter to start, before the import clock runs
@@ -58,7 +62,7 @@ class Sandbox:
         timeout: float = 20.0,
         isolation: Isolation | str = "warm",
         memory_limit_mb: int = 512,
-        rpc: RpcHandler | None = None,
+        services: Services | None = None,
     ) -> None:
         if timeout <= 0:
             raise ValueError(f"timeout must be positive, got {timeout}")
@@ -67,7 +71,7 @@ class Sandbox:
         self.timeout = float(timeout)
         self.isolation = Isolation(isolation)
         self.memory_limit_mb = memory_limit_mb  # 0 or less: no limit
-        self._rpc = rpc
+        self._services = dict(services or {})
         self._lock = threading.Lock()  # one invoke/inspect at a time
         self._worker: WorkerProcess | None = None
         self._report: LoadReport | None = None  # of the live worker, or a failed load
@@ -84,14 +88,22 @@ class Sandbox:
         payload: dict[str, Any],
         *,
         fire_at: datetime,
+        handler: str | None = None,
+        timeout: float | None = None,
         on_output: OutputCallback | None = None,
     ) -> RunResult:
-        """Run the handler once with ``payload``, its clock starting at ``fire_at``.
+        """Run a handler once with ``payload``, its clock starting at ``fire_at``.
 
-        ``on_output`` receives the captured output as it arrives (for a live display).
+        ``handler`` is the exported name to call (default: the sandbox's own, the
+        scheduled-event handler) and ``timeout`` its limit in seconds (default: the
+        sandbox's). ``on_output`` receives the captured output as it arrives.
         """
-        if self.handler is None:
+        handler = handler or self.handler
+        if handler is None:
             return _load_error(NO_HANDLER)
+        limit = self.timeout if timeout is None else float(timeout)
+        if limit <= 0:
+            raise ValueError(f"timeout must be positive, got {timeout}")
         if fire_at.tzinfo is None:
             fire_at = fire_at.replace(tzinfo=UTC)
         output = OutputBuffer(on_text=on_output)
@@ -102,12 +114,12 @@ class Sandbox:
                 return _interrupted(output, 0.0)
             if not report.ok:
                 return _load_error(report.error, report.traceback, self._load_log)
-            if self.handler not in report.exports:
+            if handler not in report.exports:
                 return _load_error(
-                    f"Event callback '{self.handler}' is not defined in server.py exports",
+                    f"Event callback '{handler}' is not defined in server.py exports",
                     log=output.text(),
                 )
-            return self._run(payload, fire_at.timestamp(), output)
+            return self._run(handler, payload, fire_at.timestamp(), limit, output)
 
     def inspect(self) -> LoadReport:
         """Import server.py in a sandbox process: does it load, and what does it export?"""
@@ -220,25 +232,32 @@ class Sandbox:
 
     # -- one invocation -----------------------------------------------------------------
 
-    def _run(self, payload: dict[str, Any], fire_at: float, output: OutputBuffer) -> RunResult:
+    def _run(
+        self,
+        handler: str,
+        payload: dict[str, Any],
+        fire_at: float,
+        timeout: float,
+        output: OutputBuffer,
+    ) -> RunResult:
         worker = self._worker
         assert worker is not None
         self._seq += 1
         seq = self._seq
         started = time.monotonic()
-        deadline = started + self.timeout
-        invoke = {"seq": seq, "handler": self.handler, "payload": payload, "fire_at": fire_at}
+        deadline = started + timeout
+        invoke = {"seq": seq, "handler": handler, "payload": payload, "fire_at": fire_at}
         try:
             if not worker.send(protocol.encode("invoke", invoke), deadline):
-                return self._timed_out(worker, started, output)
+                return self._timed_out(worker, started, timeout, output)
             while True:
                 message = worker.receive(deadline, output)
                 if message is None:
-                    return self._timed_out(worker, started, output)
+                    return self._timed_out(worker, started, timeout, output)
                 name, fields = message
                 if name == "rpc":
                     if not worker.send(self._answer(fields), deadline):
-                        return self._timed_out(worker, started, output)
+                        return self._timed_out(worker, started, timeout, output)
                 elif name == "result" and fields.get("seq") == seq:
                     if worker.output_pending:
                         worker.drain_output(output)
@@ -268,13 +287,15 @@ class Sandbox:
             self._discard()
             raise
 
-    def _timed_out(self, worker: WorkerProcess, started: float, output: OutputBuffer) -> RunResult:
+    def _timed_out(
+        self, worker: WorkerProcess, started: float, timeout: float, output: OutputBuffer
+    ) -> RunResult:
         worker.kill()
         worker.drain_output(output)
         self._discard()
         return RunResult(
             Outcome.TIMEOUT,
-            f"killed after {self.timeout:g} s timeout",
+            f"killed after {timeout:g} s timeout",
             None,
             output.text(),
             None,
@@ -282,17 +303,19 @@ class Sandbox:
         )
 
     def _answer(self, fields: dict[str, Any]) -> bytes:
-        """The reply to a handler's ``schedule.<call>(request)``, from the caller's rules."""
+        """The reply to a handler's ``<service>.<call>(request)``, from the caller's table."""
+        service = str(fields.get("service") or "schedule")
         call = str(fields.get("call"))
         request = protocol.decode_request(fields)
-        if self._rpc is None:
-            return _rpc_error(500, "schedule API is not available")
+        serve = self._services.get(service)
+        if serve is None:
+            return _rpc_error(500, f"{service} API is not available")
         try:
-            response = self._rpc(call, request)
+            response = serve(call, request)
         except ScheduleError as err:
             return _rpc_error(err.status, err.message)
         except Exception as exc:  # a bug on our side must not hang or kill the handler
-            return _rpc_error(500, f"schedule.{call} failed in fwsched: {_one_line(exc)}")
+            return _rpc_error(500, f"{service}.{call} failed in fwsched: {_one_line(exc)}")
         return protocol.encode("reply", {"response": response})
 
 
@@ -311,6 +334,7 @@ def _since(started: float) -> float:
 
 
 def _finished(fields: dict[str, Any], output: OutputBuffer) -> RunResult:
+    render = fields.get("render")
     return RunResult(
         Outcome(fields["outcome"]),
         fields.get("error"),
@@ -318,6 +342,7 @@ def _finished(fields: dict[str, Any], output: OutputBuffer) -> RunResult:
         output.text(),
         fields.get("value"),
         float(fields.get("duration_ms") or 0.0),
+        render=render if isinstance(render, dict) else None,
     )
 
 

@@ -9,8 +9,10 @@ can corrupt them.
 Parent to worker: ``invoke {seq, handler, payload, fire_at}``, ``reply {response}``
 or ``reply {error: {status, message}}``.
 Worker to parent: ``hello {pid}``, ``loaded {ok, exports, error, traceback}``,
-``rpc {call, request, opaque}``, ``result {seq, outcome, value, error, traceback,
-duration_ms}``, and in fresh isolation ``exited {seq, code, signal}`` from the
+``rpc {service, call, request, opaque}`` (``service`` is the platform service the
+handler called: ``schedule`` today), ``result {seq, outcome, value, error, traceback,
+duration_ms, render}`` (``render`` is ``{error, data}`` of the first ``render_data``
+call, or null), and in fresh isolation ``exited {seq, code, signal}`` from the
 zygote when the child that ran invocation ``seq`` died before sending its result.
 
 This module is imported by the worker, so it stays small: json and os only.
@@ -77,6 +79,12 @@ def encode_strict(name: str, fields: dict[str, Any]) -> bytes:
     return _frame(_strict.encode([name, fields]))
 
 
+def json_copy(value: Any, *, strict: bool) -> Any:
+    """``value`` as JSON would carry it; strict raises ``TypeError``/``ValueError`` for
+    what is not JSON, lenient turns it into its repr."""
+    return _decode((_strict if strict else _lenient).encode(value))
+
+
 def decode(body: bytes) -> Message:
     try:
         name, fields = _decode(body.decode("utf-8", "surrogatepass"))
@@ -87,14 +95,15 @@ def decode(body: bytes) -> Message:
     return name, fields
 
 
-def encode_rpc(call: str, request: dict[str, Any]) -> bytes:
-    """The ``rpc`` frame for ``schedule.<call>(request)`` made by a handler.
+def encode_rpc(call: str, request: dict[str, Any], service: str = "schedule") -> bytes:
+    """The ``rpc`` frame for ``<service>.<call>(request)`` made by a handler.
 
     A top-level value that is not JSON travels as its repr and is listed in
     ``opaque``, so the parent can rebuild it as an ``Opaque`` (see ``decode_request``).
     """
     try:
-        return _frame(_request.encode(["rpc", {"call": call, "request": request, "opaque": []}]))
+        fields = {"service": service, "call": call, "request": request, "opaque": []}
+        return _frame(_request.encode(["rpc", fields]))
     except (TypeError, ValueError):
         pass
     safe: dict[str, Any] = {}
@@ -107,7 +116,7 @@ def encode_rpc(call: str, request: dict[str, Any]) -> bytes:
             opaque.append(str(key))
         else:
             safe[str(key)] = value
-    return encode("rpc", {"call": call, "request": safe, "opaque": opaque})
+    return encode("rpc", {"service": service, "call": call, "request": safe, "opaque": opaque})
 
 
 def decode_request(fields: dict[str, Any]) -> dict[str, Any]:

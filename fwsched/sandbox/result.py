@@ -21,6 +21,9 @@ class RunResult:
     duration_ms: float  # wall time of the handler call (until the kill for timeout/crashed)
     exit_code: int | None = None  # crashed: the sandbox process's exit code
     signal: int | None = None  # crashed: the signal that killed it
+    # The first render_data call as {"error", "data"} (None if there was none);
+    # fwsched.platform.events makes the platform's response of it.
+    render: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ import sys
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -41,6 +42,13 @@ ERROR_CAP = 2000  # characters of the one-line error
 SPARES = 3  # fresh isolation: children forked ahead of their invocation (bench: 3 > 2 > 1)
 
 Handler = Callable[[Any], Any]
+
+# The platform services a handler reaches by RPC, and the error each one raises.
+SERVICE_ERRORS: dict[str, type[sdk.ScheduleError]] = {"schedule": sdk.ScheduleError}
+RENDERED_AGAIN = (
+    "fwsched: warning: render_data was called again; only the first call answers "
+    "(the platform ignores the others)"
+)
 
 
 def main(argv: list[str]) -> None:
@@ -124,6 +132,7 @@ class Worker:
         self.exports: dict[str, Handler] = {}
         self.clock: Traveller | None = None  # the handler's time, moved per invocation
         self._in_invocation = False
+        self._rendered: dict[str, Any] | None = None  # the first render_data call, as JSON
         self._rpc_lock = _thread.allocate_lock()  # one schedule call at a time, in order
         self._logging_captured = False
         for fd in (cmd_fd, msg_fd):
@@ -136,6 +145,7 @@ class Worker:
         _setup_output()
         time_machine = _import_time_machine()
         sdk.schedule._install(self.transport)
+        sdk.render_data._install(self.render)
         self.send(protocol.encode("hello", {"pid": os.getpid()}))
         if not self.load():
             return
@@ -185,7 +195,11 @@ class Worker:
         if spec is None or spec.loader is None:
             raise ImportError(f"cannot import {path}")
         module = importlib.util.module_from_spec(spec)
-        module.schedule = sdk.schedule  # type: ignore[attr-defined]  # a global before the body runs
+        # Globals before the body runs, as the platform's $schedule and renderData are
+        # (and the error type, so a ported app can catch it without an import).
+        module.schedule = sdk.schedule  # type: ignore[attr-defined]
+        module.render_data = sdk.render_data  # type: ignore[attr-defined]
+        module.ScheduleError = sdk.ScheduleError  # type: ignore[attr-defined]
         sys.modules["server"] = module
         try:
             spec.loader.exec_module(module)
@@ -292,9 +306,11 @@ class Worker:
         result: dict[str, Any] = {"seq": seq, "outcome": "ok", "value": None}
         if not self._logging_captured:
             self._logging_captured = _capture_logging()
+        self._rendered = None
         self._in_invocation = True
         signal.alarm(self.backstop)
-        self.clock.move_to(fields["fire_at"])
+        # A datetime, not the float: time-machine's float path can lose a microsecond.
+        self.clock.move_to(datetime.fromtimestamp(fields["fire_at"], UTC))
         start = time.perf_counter()
         try:
             value = handler(fields["payload"])
@@ -310,15 +326,34 @@ class Worker:
             signal.alarm(0)
             with self._rpc_lock:  # a schedule call from another thread finishes first
                 self._in_invocation = False
+            result["render"] = self._rendered
             _flush()
         return _result_frame(result)
 
-    def transport(self, op: str, request: dict[str, Any]) -> dict[str, Any]:
-        """``schedule.<op>(...)``: ask the parent, block for its answer."""
-        frame = protocol.encode_rpc(op, request)
+    def render(self, error: Any, data: Any) -> None:
+        """``render_data(error, data)``: keep the first call; the parent judges it."""
         with self._rpc_lock:
             if not self._in_invocation:
-                raise sdk.ScheduleError(500, "schedule is only available while a handler runs")
+                raise RuntimeError("render_data is only available while a handler runs")
+            if self._rendered is not None:
+                print(RENDERED_AGAIN, file=sys.stderr)
+                return
+            try:
+                # Sent like an HTTP response: what it is now, and it must be JSON.
+                data = protocol.json_copy(data, strict=True)
+            except (TypeError, ValueError) as exc:
+                raise TypeError(f"render_data: data is not JSON: {exc}") from None
+            self._rendered = {"error": protocol.json_copy(error, strict=False), "data": data}
+
+    def transport(
+        self, op: str, request: dict[str, Any], service: str = "schedule"
+    ) -> dict[str, Any]:
+        """``<service>.<op>(...)``: ask the parent, block for its answer."""
+        error_type = SERVICE_ERRORS[service]
+        frame = protocol.encode_rpc(op, request, service)
+        with self._rpc_lock:
+            if not self._in_invocation:
+                raise error_type(500, f"{service} is only available while a handler runs")
             self.send(frame)
             reply = self.reader.read()
         if reply is None:
@@ -326,7 +361,7 @@ class Worker:
         _, fields = reply
         error = fields.get("error")
         if error is not None:
-            raise sdk.ScheduleError(int(error["status"]), str(error["message"]))
+            raise error_type(int(error["status"]), str(error["message"]))
         response: dict[str, Any] = fields["response"]
         return response
 
