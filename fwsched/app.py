@@ -31,6 +31,7 @@ __all__ = [
     "SCHEDULED_EVENT",
     "Account",
     "AppSpec",
+    "FunctionSpec",
     "Problem",
     "load_app",
 ]
@@ -98,6 +99,10 @@ KNOWN_EVENTS = frozenset(
         "onCallUpdate",
     }
 )
+
+# Server functions (SPEC §8): a timeout of their own, 5 s unless the manifest says.
+FUNCTION_TIMEOUT = 5.0
+FUNCTION_TIMEOUT_RANGE = (1, 20)
 
 _ACCOUNT_KEYS = ("account_id", "domain", "region", "product")
 _SIMULATOR_KEYS = ("timeout", "start")
@@ -169,6 +174,14 @@ class Account:
 
 
 @dataclass(frozen=True)
+class FunctionSpec:
+    """A server function declared in the manifest's ``functions`` block."""
+
+    name: str
+    timeout: float = FUNCTION_TIMEOUT
+
+
+@dataclass(frozen=True)
 class AppSpec:
     """Everything fwsched knows about an app without running its code."""
 
@@ -182,6 +195,9 @@ class AppSpec:
     timeout: float | None = None
     start: datetime | None = None
     problems: tuple[Problem, ...] = ()
+    # The manifest's server functions; None when it has no `functions` block (older
+    # apps), which lets any exported callable be invoked.
+    functions: Mapping[str, FunctionSpec] | None = None
 
     @property
     def errors(self) -> tuple[Problem, ...]:
@@ -203,11 +219,17 @@ class AppSpec:
     def check_exports(self, export_names: Iterable[str]) -> list[Problem]:
         """Judge the export names the sandbox found in server.py against the manifest."""
         exported = set(export_names)
-        return [
+        problems = [
             _error(f"Event callback '{handler}' is not defined in server.py exports")
             for handler in self.handlers
             if handler not in exported
         ]
+        problems += [
+            _error(f"Function '{name}' is not defined in server.py exports")
+            for name in self.functions or ()
+            if name not in exported
+        ]
+        return problems
 
     def payload_iparams(self) -> dict[str, Any]:
         """The real iparam values, for the handler only (a copy: handlers may mutate it)."""
@@ -308,6 +330,8 @@ def load_app(root: str | Path) -> AppSpec:
     if not isinstance(manifest, dict):
         raise AppError(f"manifest.json: expected a JSON object, got {_json_type(manifest)}")
     events, problems = _manifest_events(manifest)
+    functions, function_problems = _manifest_functions(manifest)
+    problems += function_problems
 
     definitions: dict[str, Any] = {}
     if (path / IPARAMS).is_file():
@@ -332,6 +356,7 @@ def load_app(root: str | Path) -> AppSpec:
         timeout=timeout,
         start=start,
         problems=tuple(problems),
+        functions=functions,
     )
 
 
@@ -369,16 +394,19 @@ def _json_type(value: Any) -> str:
     return type(value).__name__
 
 
-def _event_tables(manifest: dict[str, Any]) -> tuple[list[tuple[str, Any]], list[Problem]]:
-    """Every `events` object of the manifest with where it was found, in manifest order.
+def _event_tables(
+    manifest: dict[str, Any], key: str = "events"
+) -> tuple[list[tuple[str, Any]], list[Problem]]:
+    """Every `events` (or `functions`) object of the manifest with where it was found,
+    in manifest order.
 
     Three shapes exist: top-level `events` (platform 1.x), `product.<name>.events`
     (2.x) and `modules.<name>.events` (3.x); an app may mix them.
     """
     tables: list[tuple[str, Any]] = []
     problems: list[Problem] = []
-    if "events" in manifest:
-        tables.append(("events", manifest["events"]))
+    if key in manifest:
+        tables.append((key, manifest[key]))
     for section in ("product", "modules"):
         if section not in manifest:
             continue
@@ -389,8 +417,8 @@ def _event_tables(manifest: dict[str, Any]) -> tuple[list[tuple[str, Any]], list
         for part_name, part in parts.items():
             if not isinstance(part, dict):
                 problems.append(_error(f"manifest.json: '{section}.{part_name}' must be an object"))
-            elif "events" in part:
-                tables.append((f"{section}.{part_name}.events", part["events"]))
+            elif key in part:
+                tables.append((f"{section}.{part_name}.{key}", part[key]))
     return tables, problems
 
 
@@ -425,6 +453,45 @@ def _manifest_events(manifest: dict[str, Any]) -> tuple[dict[str, str], list[Pro
     if SCHEDULED_EVENT not in events:
         problems.append(_warning("No onScheduledEvent handler is registered in manifest.json"))
     return events, problems
+
+
+def _manifest_functions(
+    manifest: dict[str, Any],
+) -> tuple[dict[str, FunctionSpec] | None, list[Problem]]:
+    """The `functions` blocks (SPEC §8), in the three shapes; None if there is none."""
+    tables, _ = _event_tables(manifest, "functions")  # a malformed section: said for events
+    if not tables:
+        return None, []
+    functions: dict[str, FunctionSpec] = {}
+    problems: list[Problem] = []
+    low, high = FUNCTION_TIMEOUT_RANGE
+    for where, table in tables:
+        if not isinstance(table, dict):
+            problems.append(_error(f"manifest.json: '{where}' must be an object"))
+            continue
+        for name, entry in table.items():
+            if not isinstance(entry, dict):
+                problems.append(_error(f"manifest.json: '{where}.{name}' must be an object"))
+                continue
+            timeout = entry.get("timeout", FUNCTION_TIMEOUT)
+            if (
+                isinstance(timeout, bool)
+                or not isinstance(timeout, int | float)
+                or not low <= timeout <= high
+            ):
+                problems.append(
+                    _error(
+                        f"Function '{name}': timeout must be {low} to {high} seconds, "
+                        f"got {timeout!r}"
+                    )
+                )
+                continue
+            if name in functions:
+                if functions[name].timeout != timeout:
+                    problems.append(_error(f"Function '{name}' is declared twice in manifest.json"))
+                continue
+            functions[name] = FunctionSpec(name, float(timeout))
+    return functions, problems
 
 
 def _read_config(

@@ -24,15 +24,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any
 
 from fwsched import rules
 from fwsched.app import SCHEDULED_EVENT, AppSpec, load_app
 from fwsched.clock import SimClock
 from fwsched.durations import parse_duration, parse_instant, to_epoch_ms
-from fwsched.errors import AppError, StateBusyError
+from fwsched.errors import AppError, FwschedError, StateBusyError
 from fwsched.outcome import Outcome
-from fwsched.records import Invocation, Schedule
+from fwsched.platform import events
+from fwsched.records import Invocation, Schedule, Source
 from fwsched.recurrence import next_occurrence
 from fwsched.sandbox import Isolation, Sandbox
 from fwsched.schedule_api import ScheduleAPI
@@ -40,7 +41,6 @@ from fwsched.sdk import ScheduleError
 from fwsched.store import Entry, Store
 
 DEFAULT_TIMEOUT = 20.0
-Source = Literal["schedule", "trigger", "payload"]
 
 
 class StateLock:
@@ -169,7 +169,8 @@ class Simulator:
                 timeout=self.timeout,
                 isolation=self.isolation,
                 memory_limit_mb=self.memory_limit_mb,
-                rpc=self.schedule.call,
+                # The platform services a handler calls, by name (SPEC §8-§10).
+                services={"schedule": self.schedule.call},
             )
         return self._sandbox
 
@@ -354,23 +355,124 @@ class Simulator:
         self._require_handler()
         with self.store.transaction():
             started = self._begin(name, "trigger", payload_data, self.now, self.now)
-        invocation = self._run(started)
-        self._record_outcome()
-        return invocation
+        return self._run_once(started)
 
-    def trigger_payload(self, data: Mapping[str, Any]) -> Invocation:
-        """Fire onScheduledEvent with an ad-hoc ``data`` object, like the product's test page."""
-        payload_data = _json_object(data)
+    def trigger_payload(self, payload: Mapping[str, Any]) -> Invocation:
+        """Fire onScheduledEvent with an ad-hoc ``data`` object, like the product's test page.
+
+        A full payload (SPEC §8: ``data`` and one of ``account_id``, ``domain``,
+        ``event``, ``region``, ``timestamp``), such as an FDK test_data file, is used whole.
+        """
         self._require_handler()
-        with self.store.transaction():
-            started = self._begin(None, "payload", payload_data, self.now, self.now)
-        invocation = self._run(started)
-        self._record_outcome()
-        return invocation
+        return self._fire_event(SCHEDULED_EVENT, payload, "payload")
 
     def _require_handler(self) -> None:
         if self.spec.scheduled_handler is None:
             raise AppError(f"No {SCHEDULED_EVENT} handler is registered in manifest.json")
+
+    # -- the app around the handler (SPEC §8) ----------------------------------------------
+
+    def fire(self, event: str, payload: Mapping[str, Any] | None = None) -> Invocation:
+        """Run the handler registered for ``event`` now, at the simulated time.
+
+        The payload comes from the app's ``test_data/<event>.json`` if there is one;
+        ``payload`` replaces it (a full payload) or becomes its ``data``.
+        """
+        events.event_handler(self.spec, event)
+        return self._fire_event(event, payload, "event")
+
+    def invoke(self, function: str, params: Mapping[str, Any] | None = None) -> Invocation:
+        """Call the server function ``function`` with ``params``, as a button in the product does.
+
+        What it passed to ``render_data`` is the invocation's ``render``.
+        """
+        payload = events.function_payload(self._payload_spec(), params)
+        report = self.sandbox.inspect()
+        events.check_function(self.spec, function, report.exports if report.ok else None)
+        timestamp_ms = to_epoch_ms(self.now)
+        with self.store.transaction():
+            started = self._start(
+                None, "function", function, payload, timestamp_ms, self.now, handler=function
+            )
+        return self._run_once(started, timeout=events.function_timeout(self.spec, function))
+
+    @property
+    def installed(self) -> bool:
+        """Whether the app is installed (``install`` and ``uninstall`` change it)."""
+        return bool(self.store.install_state())
+
+    @property
+    def ever_installed(self) -> bool:
+        """False on a state where the app was never installed (``run`` installs it then)."""
+        return self.store.install_state() is not None
+
+    def install(self, iparams: Mapping[str, Any] | None = None) -> Invocation | None:
+        """Install the app: fire onAppInstall (if registered) and mark it installed.
+
+        ``iparams`` are the installation's (else fwsched.toml's): later events get them
+        until uninstall. An install handler that renders an error, fails, or does not
+        call render_data leaves the app not installed (``events.install_failure`` says
+        why); what it did meanwhile stays. None when the app has no onAppInstall.
+        """
+        if self.installed:
+            raise FwschedError(events.ALREADY_INSTALLED)
+        values = None
+        if iparams is not None:
+            values = dict(self.spec.with_overrides(iparams=iparams).iparams)  # checks them
+        invocation = None
+        if events.INSTALL_EVENT in self.spec.events:
+            # The handler sees the installation's iparams, as on the platform.
+            invocation = self._fire_event(events.INSTALL_EVENT, None, "install", iparams=values)
+        if events.install_failure(invocation) is None:
+            with self.store.transaction():
+                self.store.set_installed(values)
+        return invocation
+
+    def uninstall(self, keep_data: bool = False) -> tuple[Invocation | None, int]:
+        """Fire onAppUninstall (if registered), then delete the app's schedules and mark it
+        not installed; ``keep_data`` keeps the schedules. Returns the invocation (None
+        without onAppUninstall) and how many schedules were removed.
+
+        As on the platform, an uninstall cannot be refused: it completes whatever the
+        handler did.
+        """
+        if not self.installed:
+            raise FwschedError(events.NOT_INSTALLED)
+        invocation = None
+        if events.UNINSTALL_EVENT in self.spec.events:
+            invocation = self._fire_event(events.UNINSTALL_EVENT, None, "uninstall")
+        with self.store.transaction():
+            removed = 0 if keep_data else self.store.delete_schedules()
+            # SPEC §9: the app's db data goes here too, once it exists.
+            self.store.set_uninstalled()
+        return invocation, removed
+
+    def _payload_spec(self, iparams: Mapping[str, Any] | None = None) -> AppSpec:
+        """The app as its handlers see it: the installation's iparams win over fwsched.toml."""
+        values = iparams if iparams is not None else self.store.install_iparams()
+        return self.spec if values is None else self.spec.with_overrides(iparams=values)
+
+    def _fire_event(
+        self,
+        event: str,
+        given: Mapping[str, Any] | None,
+        source: Source,
+        iparams: Mapping[str, Any] | None = None,
+    ) -> Invocation:
+        spec = self._payload_spec(iparams)
+        if event == SCHEDULED_EVENT and given is not None and not isinstance(given, Mapping):
+            _json_object(given)  # a schedule's data rules: rule 4's message
+        payload, timestamp_ms = events.event_payload(spec, event, to_epoch_ms(self.now), given)
+        if event == SCHEDULED_EVENT:
+            payload["data"] = _json_object(payload.get("data"))  # a schedule's data rules
+        with self.store.transaction():
+            started = self._start(
+                None, source, event, payload, timestamp_ms, self.now,
+                handler=self.spec.events[event], spec=spec,
+            )  # fmt: skip
+        return self._run_once(started)
+
+    # -- recording and running ---------------------------------------------------------------
 
     def _begin(
         self,
@@ -380,24 +482,58 @@ class Simulator:
         due: datetime,
         fire_at: datetime,
     ) -> _Started:
-        """Record that an invocation starts; called inside the caller's *begin* transaction."""
+        """Record that a scheduled-event invocation starts (inside the caller's transaction)."""
         timestamp_ms = to_epoch_ms(due)
-        payload = self.spec.base_payload(data, timestamp_ms)
-        shown = self.spec.redact({**payload, "iparams": self.spec.mask_iparams(payload["iparams"])})
+        spec = self._payload_spec()
+        payload = spec.base_payload(data, timestamp_ms)
+        return self._start(name, source, SCHEDULED_EVENT, payload, timestamp_ms, fire_at, spec=spec)
+
+    def _start(
+        self,
+        name: str | None,
+        source: Source,
+        event: str,
+        payload: dict[str, Any],
+        timestamp_ms: int,
+        fire_at: datetime,
+        *,
+        handler: str | None = None,
+        spec: AppSpec | None = None,
+    ) -> _Started:
+        """Record that an invocation starts; called inside the caller's *begin* transaction."""
+        spec = spec or self.spec
+        shown = spec.redact({**payload, "iparams": spec.mask_iparams(payload["iparams"])})
         started_at = datetime.now(UTC)
         invocation_id = self.store.begin_invocation(
             schedule=name,
             source=source,
+            event=event,
             fire_at=fire_at,
             timestamp_ms=timestamp_ms,
             payload=shown,
             started_at=started_at,
         )
         return _Started(
-            invocation_id, name, source, fire_at, timestamp_ms, payload, shown, started_at
+            invocation_id,
+            name,
+            source,
+            fire_at,
+            timestamp_ms,
+            payload,
+            shown,
+            started_at,
+            event=event,
+            handler=handler,
+            spec=spec,
         )
 
-    def _run(self, started: _Started) -> Invocation:
+    def _run_once(self, started: _Started, timeout: float | None = None) -> Invocation:
+        """Run an invocation that no advance is waiting on, and write its outcome at once."""
+        invocation = self._run(started, timeout)
+        self._record_outcome()
+        return invocation
+
+    def _run(self, started: _Started, timeout: float | None = None) -> Invocation:
         """Run the handler (its schedule calls see the committed *begin*).
 
         The outcome is kept in ``_unrecorded`` until ``_record_outcome`` writes it,
@@ -407,7 +543,9 @@ class Simulator:
         """
         self._handler_now = started.fire_at
         try:
-            result = self.sandbox.invoke(started.payload, fire_at=started.fire_at)
+            result = self.sandbox.invoke(
+                started.payload, fire_at=started.fire_at, handler=started.handler, timeout=timeout
+            )
         except BaseException:
             # Ctrl-C (or a bug of ours) cut the run short: it has no outcome, and it has
             # fired, so it must not fire again.
@@ -417,7 +555,8 @@ class Simulator:
             raise
         finally:
             self._handler_now = None
-        redact = self.spec.redact
+        result = events.settle(result, required=events.must_render(started.source, started.event))
+        redact = (started.spec or self.spec).redact
         self._unrecorded = invocation = Invocation(
             id=started.id,
             schedule=started.name,
@@ -432,6 +571,8 @@ class Simulator:
             traceback=redact(result.traceback),
             started_at=started.started_at,
             source=started.source,
+            event=started.event,
+            render=redact(events.render_of(result.render)),
         )
         return invocation
 
@@ -449,6 +590,7 @@ class Simulator:
                 traceback=invocation.traceback,
                 log=invocation.log,
                 return_value=invocation.return_value,
+                render=invocation.render,
             )
 
 
@@ -464,8 +606,11 @@ class _Started:
     payload: dict[str, Any]  # real iparams: for the handler only
     shown: dict[str, Any]  # secure iparams masked: what is stored and returned
     started_at: datetime
+    event: str = SCHEDULED_EVENT
+    handler: str | None = None  # the export to call; None: the scheduled-event handler
+    spec: AppSpec | None = None  # the app with the iparams this run got (for redaction)
 
 
-def _json_object(data: Mapping[str, Any]) -> dict[str, Any]:
+def _json_object(data: Any) -> dict[str, Any]:
     """Ad-hoc data follows the same rules as a schedule's data (SPEC §2 rules 4 and 5)."""
     return rules.check_data(data)

@@ -16,6 +16,9 @@ from fwsched.durations import format_instant
 from fwsched.outcome import Outcome
 
 ScheduleKind = Literal["one-time", "recurring"]
+# What started an invocation (SPEC §8): a schedule's occurrence, `trigger NAME`,
+# `trigger --payload`, `trigger --event`, install, uninstall or a server function.
+Source = Literal["schedule", "trigger", "payload", "event", "install", "uninstall", "function"]
 
 
 @dataclass(frozen=True)
@@ -41,7 +44,7 @@ class Schedule:
 @dataclass(frozen=True)
 class Invocation:
     id: int
-    schedule: str | None  # None for an ad-hoc `trigger --payload`
+    schedule: str | None  # None when no schedule started it (`trigger --payload`, events, ...)
     fire_at: datetime  # the simulated time the handler started at
     timestamp: int  # the payload's timestamp, epoch milliseconds
     outcome: Outcome
@@ -52,7 +55,11 @@ class Invocation:
     payload: dict[str, Any]  # secure iparams masked
     traceback: str | None = None
     started_at: datetime | None = None  # real wall-clock time the run began
-    source: Literal["schedule", "trigger", "payload"] = "schedule"
+    source: Source = "schedule"
+    event: str | None = None  # the event's or server function's name
+    # What the handler rendered (SPEC §8): {"status": 200, "response": ...} or
+    # {"status", "message", "errorSource": "APP"}; None if it did not call render_data.
+    render: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -69,4 +76,6 @@ class Invocation:
             "traceback": self.traceback,
             "started_at": format_instant(self.started_at) if self.started_at else None,
             "source": self.source,
+            "event": self.event,
+            "render": self.render,
         }

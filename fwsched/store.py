@@ -28,7 +28,7 @@ from fwsched.records import Invocation, Schedule, ScheduleKind
 from fwsched.recurrence import Repeat
 from fwsched.rules import ScheduleSpec
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 MIGRATIONS: list[str] = [
     # 0 -> 1: the first schema.
@@ -63,6 +63,14 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX invocations_schedule ON invocations (schedule, id);
     CREATE INDEX invocations_running ON invocations (outcome) WHERE outcome = 'running';
+    """,
+    # 1 -> 2: SPEC §8. Any event or server function runs, so an invocation names its
+    # event (or function) and keeps what the handler rendered; the install state and the
+    # installation's iparams live in `meta`, which needs no change.
+    """
+    ALTER TABLE invocations ADD COLUMN event TEXT;
+    ALTER TABLE invocations ADD COLUMN render TEXT;
+    UPDATE invocations SET event = 'onScheduledEvent';
     """,
 ]
 
@@ -339,15 +347,17 @@ class Store:
         timestamp_ms: int,
         payload: dict[str, Any],
         started_at: datetime,
+        event: str = "onScheduledEvent",
     ) -> int:
         """Record that an invocation has started; it stays ``running`` until finished."""
         cursor = self._conn.execute(
             "INSERT INTO invocations "
-            "(schedule, source, fire_at_us, timestamp_ms, outcome, started_at_us, payload) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "(schedule, source, event, fire_at_us, timestamp_ms, outcome, started_at_us, payload) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 schedule,
                 source,
+                event,
                 to_epoch_us(fire_at),
                 timestamp_ms,
                 RUNNING,
@@ -367,10 +377,11 @@ class Store:
         traceback: str | None,
         log: str,
         return_value: Any,
+        render: dict[str, Any] | None = None,
     ) -> None:
         self._conn.execute(
             "UPDATE invocations SET outcome=?, duration_ms=?, error=?, traceback=?, log=?, "
-            "return_value=? WHERE id=?",
+            "return_value=?, render=? WHERE id=?",
             (
                 str(outcome),
                 duration_ms,
@@ -378,6 +389,7 @@ class Store:
                 traceback,
                 log,
                 _dumps(return_value),
+                None if render is None else _dumps(render),
                 invocation_id,
             ),
         )
@@ -396,13 +408,13 @@ class Store:
 
     _INVOCATION_COLUMNS = (
         "id, schedule, source, fire_at_us, timestamp_ms, outcome, started_at_us, duration_ms, "
-        "error, traceback, log, return_value, payload"
+        "error, traceback, log, return_value, payload, event, render"
     )
 
     @staticmethod
     def _invocation(row: tuple[Any, ...]) -> Invocation:
         (id_, schedule, source, fire_at_us, timestamp_ms, outcome, started_at_us, duration_ms,
-         error, traceback, log, return_value, payload) = row  # fmt: skip
+         error, traceback, log, return_value, payload, event, render) = row  # fmt: skip
         return Invocation(
             id=id_,
             schedule=schedule,
@@ -417,6 +429,8 @@ class Store:
             traceback=traceback,
             started_at=None if started_at_us is None else from_epoch_us(started_at_us),
             source=source,
+            event=event,
+            render=None if render is None else json.loads(render),
         )
 
     def invocation(self, invocation_id: int) -> Invocation | None:
@@ -438,8 +452,9 @@ class Store:
         """Finished invocations, oldest first; ``limit`` keeps the newest N."""
         clauses, params = ["id > ?", "outcome != ?"], [after_id, RUNNING]
         if name is not None:
-            clauses.append("schedule = ?")
-            params.append(name)
+            # A schedule's name, or an event's or server function's (SPEC §8).
+            clauses.append("(schedule = ? OR event = ?)")
+            params += [name, name]
         if outcome is not None:
             clauses.append("outcome = ?")
             params.append(outcome)
@@ -455,3 +470,34 @@ class Store:
 
     def invocation_count(self) -> int:
         return int(self._conn.execute("SELECT COUNT(*) FROM invocations").fetchone()[0])
+
+    # -- installation (SPEC §8) ------------------------------------------------------------
+
+    def install_state(self) -> bool | None:
+        """True installed, False uninstalled (or never installed: None)."""
+        value = self._get_meta("installed")
+        return None if value is None else value == "1"
+
+    def set_installed(self, iparams: dict[str, Any] | None) -> None:
+        """Installed, with the installation's iparams (None: fwsched.toml's apply).
+
+        The real values are kept only as long as the installation (``set_uninstalled``
+        drops them): later events of the app need them, in this process or the next.
+        """
+        self._set_meta("installed", "1")
+        if iparams is None:
+            self._conn.execute("DELETE FROM meta WHERE key='install_iparams'")
+        else:
+            self._set_meta("install_iparams", _dumps(iparams))
+
+    def set_uninstalled(self) -> None:
+        self._set_meta("installed", "0")
+        self._conn.execute("DELETE FROM meta WHERE key='install_iparams'")
+
+    def install_iparams(self) -> dict[str, Any] | None:
+        value = self._get_meta("install_iparams")
+        return None if value is None else cast(dict[str, Any], json.loads(value))
+
+    def delete_schedules(self) -> int:
+        """Every schedule of the app (an uninstall): how many there were."""
+        return int(self._conn.execute("DELETE FROM schedules").rowcount)
