@@ -1,5 +1,8 @@
 """The simulated clock, after trio's MockClock: virtual = virtual_base + rate * (real - real_base).
 
+The live runner can hold it back at a limit (the next due occurrence), so an
+occurrence fires at exactly its due time however late the runner wakes.
+
 The real time source is injected so tests drive it by hand instead of sleeping or patching.
 """
 
@@ -30,6 +33,7 @@ class SimClock:
         self._virtual_base = _aware_utc(start)
         self._real_base = real_time()
         self._rate = _checked_rate(rate)
+        self._limit: datetime | None = None  # held no further than this
 
     def __repr__(self) -> str:
         return f"SimClock(now={self.now().isoformat()}, rate={self._rate})"
@@ -63,14 +67,30 @@ class SimClock:
         """Stop the clock; only ``advance``/``advance_to`` (or a new rate) move it."""
         self.set_rate(0.0)
 
+    def hold(self, limit: datetime | None) -> None:
+        """Run no further than ``limit`` (None: no limit) until the limit moves.
+
+        The time held back is caught up, up to the new limit, when the limit moves on,
+        so the clock keeps pace with real time. A limit already passed holds the clock
+        where it is: it never goes backwards.
+        """
+        with self._lock:
+            if limit is None:
+                self._limit = None
+            else:
+                self._limit = max(_aware_utc(limit), self._now_at(self._real_time()))
+
     def advance_to(self, t: datetime) -> None:
-        """Jump forward to ``t``; the clock then keeps running from there at the same rate."""
+        """Jump forward to ``t``; the clock then keeps running from there at the same rate.
+
+        A limit below ``t`` moves up to it: the clock is held at ``t`` until the next ``hold``.
+        """
         target = _aware_utc(t)
         with self._lock:
             real = self._real_time()
             if target < self._now_at(real):
                 raise ValueError("time can't go backwards")
-            self._virtual_base, self._real_base = target, real
+            self._jump(target, real)
 
     def advance(self, delta: timedelta) -> None:
         """Jump forward by ``delta``."""
@@ -78,19 +98,24 @@ class SimClock:
             raise ValueError("time can't go backwards")
         with self._lock:
             real = self._real_time()
-            self._virtual_base, self._real_base = self._now_at(real) + delta, real
+            self._jump(self._now_at(real) + delta, real)
+
+    def _jump(self, target: datetime, real: float) -> None:
+        self._virtual_base, self._real_base = target, real
+        if self._limit is not None and self._limit < target:
+            self._limit = target
 
     def seconds_until(self, t: datetime) -> float | None:
         """Real seconds until the virtual time reaches ``t`` at the current rate.
 
-        0 if it already has; None if the clock is paused and has not reached it.
+        0 if it already has; None if the clock is paused, or held short of it.
         """
         target = _aware_utc(t)
         with self._lock:
             remaining = target - self._now_at(self._real_time())
             if remaining <= timedelta(0):
                 return 0.0
-            if self._rate == 0:
+            if self._rate == 0 or (self._limit is not None and self._limit < target):
                 return None
             return remaining.total_seconds() / self._rate
 
@@ -98,8 +123,10 @@ class SimClock:
         # Clamped so that a real clock that steps back cannot move virtual time backwards.
         elapsed = max(real - self._real_base, 0.0)
         if self._rate == 0 or elapsed == 0:
-            return self._virtual_base
-        return self._virtual_base + timedelta(seconds=self._rate * elapsed)
+            now = self._virtual_base
+        else:
+            now = self._virtual_base + timedelta(seconds=self._rate * elapsed)
+        return now if self._limit is None else min(now, self._limit)
 
 
 def _checked_rate(rate: float) -> float:

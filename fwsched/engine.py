@@ -329,7 +329,8 @@ class Simulator:
     def _fire(self, entry: Entry) -> Invocation:
         due = entry.next_fire_at
         # An overdue occurrence (a one-time schedule created in the past in relaxed
-        # mode, or a live runner that fell behind) runs now; its timestamp stays due.
+        # mode, or one due before a live runner started) runs now; its timestamp stays
+        # due. A live runner holds its clock at each due time, so it never falls behind.
         fire_at = max(due, self.now)
         spec = entry.spec
         with self.store.transaction():

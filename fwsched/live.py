@@ -7,6 +7,11 @@ reloader thread posts ``Reload``s, and a signal posts a wake-up. Between those,
 the driver sleeps until the next occurrence falls due on the running clock,
 never longer than a bound, and never spins.
 
+The clock runs no further than the next occurrence until the driver has fired it
+(and stands still while a command or handler runs), so every occurrence fires at
+exactly its due time, however late the driver wakes (SPEC §5). Only one already
+overdue when the runner started fires at the current time.
+
 Stopping (Ctrl-C, SIGTERM, ``stop()``): the handler that is running finishes,
 the clock is saved, the socket and the registry entry are removed. A second
 Ctrl-C interrupts the running handler (recorded ``interrupted``).
@@ -138,6 +143,7 @@ class LiveRunner:
     def run(self) -> None:
         sim = self.sim
         self._install_signals()
+        sim.clock.hold(sim.now)  # until the loop runs: start-up must not make anything overdue
         sim.set_speed(0.0 if self.paused else self.speed)
         latest = sim.history(limit=1)
         self._last_id = latest[-1].id if latest else 0
@@ -173,6 +179,7 @@ class LiveRunner:
             if watcher is not None:
                 watcher.join(JOIN_BOUND)
             sim.set_speed(0.0)
+            sim.clock.hold(None)
             sim.save_clock()
             self._refresh()
             self.display.stop()
@@ -180,14 +187,18 @@ class LiveRunner:
             self._restore_signals()
 
     def _loop(self) -> None:
-        sim = self.sim
+        sim, clock = self.sim, self.sim.clock
         last_save = last_refresh = time.monotonic()
         dirty = False
         while not self._stopping:
+            # Stand still while commands run, so what they schedule is not already passed.
+            clock.hold(clock.now())
             if self._serve_mailbox():
                 dirty = True
             if self._stopping:
                 break
+            # Run on to the next occurrence and no further: it fires at its due time.
+            clock.hold(sim.next_fire_time())
             if sim.fire_next(sim.now) is not None:
                 dirty = True
                 if time.monotonic() - last_refresh < REFRESH_INTERVAL:

@@ -187,6 +187,45 @@ def test_seconds_until_refuses_naive(real: FakeRealTime) -> None:
         clock.seconds_until(datetime(2026, 1, 5, 10))
 
 
+def test_a_held_clock_stops_at_its_limit_and_catches_up_when_it_moves(
+    real: FakeRealTime,
+) -> None:
+    clock = SimClock(START, rate=60, real_time=real)
+    due = START + timedelta(minutes=5)
+    clock.hold(due)
+    assert clock.seconds_until(due) == pytest.approx(5.0)
+    assert clock.seconds_until(due + timedelta(seconds=1)) is None  # held short of it
+    real.sleep(7)  # woke two simulated minutes late
+    assert clock.now() == due
+    clock.hold(START + timedelta(minutes=6))
+    assert clock.now() == START + timedelta(minutes=6)
+    clock.hold(None)
+    assert clock.now() == START + timedelta(minutes=7)  # no time lost
+
+
+def test_a_limit_already_passed_holds_the_clock_where_it_is(real: FakeRealTime) -> None:
+    clock = SimClock(START, rate=60, real_time=real)
+    real.sleep(1)
+    clock.hold(START)  # overdue: the clock stays, it does not go back
+    assert clock.now() == START + timedelta(minutes=1)
+    real.sleep(1)
+    assert clock.now() == START + timedelta(minutes=1)
+    assert clock.seconds_until(START + timedelta(minutes=1)) == 0.0
+
+
+def test_jumps_move_a_lower_limit_with_them(real: FakeRealTime) -> None:
+    clock = SimClock(START, rate=60, real_time=real)
+    clock.hold(START)
+    clock.advance_to(START + timedelta(hours=1))
+    real.sleep(1)
+    assert clock.now() == START + timedelta(hours=1)
+    clock.advance(timedelta(minutes=1))
+    real.sleep(1)
+    assert clock.now() == START + timedelta(hours=1, minutes=1)
+    clock.hold(None)
+    assert clock.now() == START + timedelta(hours=1, minutes=2)  # caught up since the jump
+
+
 def test_default_real_time_is_monotonic() -> None:
     clock = SimClock(START)
     first = clock.now()

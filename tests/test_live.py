@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from click.testing import CliRunner, Result
 from conftest import MakeApp
 
 from fwsched import control
-from fwsched.commands import cli
+from fwsched.cli.root import cli
 from fwsched.dashboard import Snapshot
 from fwsched.reloader import Reloader, is_relevant
 
@@ -310,8 +310,51 @@ def test_a_running_clock_fires_on_time_and_is_saved(
     [fired] = doc("history", "--app", app)
     due = datetime(2026, 1, 5, 9, 5, tzinfo=UTC)
     assert fired["timestamp"] == int(due.timestamp() * 1000)
-    # At 600x a few real milliseconds of wake-up latency are simulated seconds.
-    assert "2026-01-05T09:05:00" <= fired["fire_at"] < "2026-01-05T09:06:00"
+    assert fired["fire_at"] == "2026-01-05T09:05:00Z"  # however late the runner woke
+
+
+NOW_SERVER = """
+from datetime import datetime, timezone
+
+def handle(payload):
+    return {"now": datetime.now(timezone.utc).isoformat()}
+
+exports = {"onScheduledEventHandler": handle}
+"""
+
+
+def test_a_fast_clock_fires_each_occurrence_at_exactly_its_due_time(
+    make_app: MakeApp, start_runner: Callable[..., Runner]
+) -> None:
+    # At 3600x a real millisecond is 3.6 simulated seconds: any wake-up latency, handler
+    # run or start-up time would show in fire_at and in the handler's clock.
+    app = make_app(NOW_SERVER, toml=TOML, name="exact")
+    for name, at in [("a", "09:05:00"), ("b", "09:07:30"), ("c", "09:09:00.250")]:
+        doc("schedule", "create", "--name", name, "--data", "{}", "--at", f"2026-01-05T{at}Z",
+            "--app", app)  # fmt: skip
+    doc("schedule", "create", "--name", "r", "--data", "{}", "--at", "2026-01-05T09:06:00Z",
+        "--every", "5m", "--app", app)  # fmt: skip
+    runner = start_runner(app, "--speed", "3600")
+    wait_for(lambda: len(doc("history", "--app", app)) >= 7, "seven occurrences")
+    assert runner.interrupt() == 0
+    fired = doc("history", "--app", app)
+    expected = [
+        ("a", "09:05:00Z"),
+        ("r", "09:06:00Z"),
+        ("b", "09:07:30Z"),
+        ("c", "09:09:00.250Z"),
+        ("r", "09:11:00Z"),
+        ("r", "09:16:00Z"),
+        ("r", "09:21:00Z"),
+    ]
+    assert [(i["schedule"], i["fire_at"]) for i in fired[:7]] == [
+        (name, f"2026-01-05T{at}") for name, at in expected
+    ]
+    for invocation in fired:
+        fire_at = datetime.fromisoformat(invocation["fire_at"])
+        assert invocation["timestamp"] == int(fire_at.timestamp() * 1000), invocation
+        seen = datetime.fromisoformat(invocation["return_value"]["now"])
+        assert fire_at <= seen < fire_at + timedelta(milliseconds=1), invocation
 
 
 def test_a_second_ctrl_c_interrupts_the_running_handler(
