@@ -30,7 +30,16 @@ Progress = Callable[[Document], None]
 
 Operation = Callable[["Simulator", Mapping[str, Any], Progress], Document]
 
-STATUS_KEYS = ("app", "live", "now", "schedules", "invocations", "state_file", "relaxed")
+STATUS_KEYS = (
+    "app",
+    "live",
+    "now",
+    "schedules",
+    "invocations",
+    "state_file",
+    "relaxed",
+    "installed",
+)
 
 
 def _ignore(_: Document) -> None:
@@ -106,6 +115,42 @@ def _trigger_payload(sim: Simulator, args: Mapping[str, Any], progress: Progress
     return sim.trigger_payload(args["data"]).to_json()
 
 
+# -- the app around the handler (SPEC §8) ---------------------------------------------------
+
+
+def _fire(sim: Simulator, args: Mapping[str, Any], progress: Progress) -> Document:
+    return sim.fire(str(args["event"]), args.get("payload")).to_json()
+
+
+def _invoke(sim: Simulator, args: Mapping[str, Any], progress: Progress) -> Document:
+    return sim.invoke(str(args["function"]), args.get("params")).to_json()
+
+
+def _install(sim: Simulator, args: Mapping[str, Any], progress: Progress) -> Document:
+    """``{"installed", "invocation", "error", "created"}``: what the install did."""
+    from fwsched.platform import events
+
+    before = {schedule.name for schedule in sim.schedules()}
+    invocation = sim.install(args.get("iparams"))
+    created = [s.name for s in sim.schedules() if s.name not in before]
+    return {
+        "installed": sim.installed,
+        "invocation": None if invocation is None else invocation.to_json(),
+        "error": events.install_failure(invocation),
+        "created": created,
+    }
+
+
+def _uninstall(sim: Simulator, args: Mapping[str, Any], progress: Progress) -> Document:
+    """``{"installed", "invocation", "removed": {"schedules"}}``: what the uninstall did."""
+    invocation, removed = sim.uninstall(keep_data=bool(args.get("keep_data")))
+    return {
+        "installed": sim.installed,
+        "invocation": None if invocation is None else invocation.to_json(),
+        "removed": {"schedules": removed},
+    }
+
+
 # -- schedules ----------------------------------------------------------------------------
 
 
@@ -174,6 +219,7 @@ def _status(sim: Simulator, args: Mapping[str, Any], progress: Progress) -> Docu
         "invocations": invocations,
         "state_file": sim.store.label,
         "relaxed": not sim.strict,
+        "installed": sim.installed,
         "next_fire_at": _maybe_instant(sim.next_fire_time()),
     }
 
@@ -186,6 +232,10 @@ OPERATIONS_BY_NAME: dict[str, Operation] = {
     "advance": _advance,
     "trigger": _trigger,
     "trigger_payload": _trigger_payload,
+    "fire": _fire,
+    "invoke": _invoke,
+    "install": _install,
+    "uninstall": _uninstall,
     "schedule": _schedule,
     "schedules": _schedules,
     "history": _history,

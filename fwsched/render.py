@@ -91,10 +91,13 @@ def last_line(text: str | None) -> str:
 
 
 def schedule_label(invocation: Mapping[str, Any]) -> str:
-    name = invocation.get("schedule")
-    if name is None:
-        return "(payload)"
-    return f"{name} (trigger)" if invocation.get("source") == "trigger" else str(name)
+    """What ran: a schedule's name, or the event or function with what started it."""
+    name, source = invocation.get("schedule"), invocation.get("source")
+    if name is not None:
+        return f"{name} (trigger)" if source == "trigger" else str(name)
+    if source in ("event", "install", "uninstall", "function"):
+        return f"{invocation.get('event')} ({source})"
+    return "(payload)"
 
 
 def invocation_summary(invocation: Mapping[str, Any], *, tail: bool = False) -> str:
@@ -195,11 +198,14 @@ def print_invocation(console: Console, invocation: Mapping[str, Any]) -> None:
         ("fire_at", invocation.get("fire_at")),
         ("timestamp", invocation.get("timestamp")),
         ("source", invocation.get("source")),
+        ("event", invocation.get("event")),
         ("started_at", invocation.get("started_at")),
         ("duration", duration(invocation.get("duration_ms"))),
         ("error", invocation.get("error")),
         ("return_value", json.dumps(invocation.get("return_value"), ensure_ascii=False)),
     ]
+    if invocation.get("render") is not None:
+        fields.append(("render", json.dumps(invocation["render"], ensure_ascii=False)))
     for label, value in fields:
         if value is not None:
             console.print(f"  {label:<13} {value}")
@@ -235,6 +241,7 @@ def print_status(console: Console, status: Mapping[str, Any]) -> None:
         ("simulated now", status["now"]),
         ("schedules", schedules),
         ("invocations", status["invocations"]),
+        ("installed", "yes" if status.get("installed") else "no (fwsched install)"),
         ("state file", status["state_file"]),
         ("mode", mode),
     ]

@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner, Result
 from conftest import MakeApp
 
-from fwsched.commands import cli
+from fwsched.cli.root import cli
 
 START = "2026-01-05T09:00:00Z"
 SERVER = """
@@ -532,6 +532,7 @@ def test_status_json_has_exactly_the_documented_keys(app: Path) -> None:
         "invocations": 0,
         "state_file": str(app / ".fwsched" / "state.db"),
         "relaxed": False,
+        "installed": False,
     }
     human = ok("status", "--app", app).stdout
     assert "live runner    no" in human and "next fires 2026-01-05T10:00:00Z" in human

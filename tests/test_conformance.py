@@ -19,7 +19,7 @@ import pytest
 from click.testing import CliRunner
 
 from fwsched import Simulator, iso8601
-from fwsched.commands import cli
+from fwsched.cli.root import cli
 from fwsched.sdk import ScheduleError
 
 CORPUS = Path(

@@ -148,6 +148,7 @@ def test_commands_from_other_processes_reach_the_live_runner(
         "invocations",
         "state_file",
         "relaxed",
+        "installed",
     }
 
     created = doc(

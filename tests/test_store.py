@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import MakeApp
 
-from fwsched.commands import cli
+from fwsched.cli.root import cli
 from fwsched.engine import Simulator
 from fwsched.errors import StateError
 from fwsched.outcome import Outcome

@@ -170,28 +170,31 @@ def settle(result: RunResult, *, required: bool) -> RunResult:
     return result
 
 
-def failure(invocation: Invocation) -> str | None:
-    """Why a setup event or function did not succeed, in one line (None if it did)."""
-    if invocation.outcome != Outcome.OK:
-        return invocation.error or str(invocation.outcome)
-    render = invocation.render
+def failure(outcome: str, error: str | None, render: Mapping[str, Any] | None) -> str | None:
+    """Why a setup event or function did not succeed, in one line (None if it did).
+
+    Takes the fields, not an ``Invocation``, so the CLI can judge the JSON it received.
+    """
+    if outcome != Outcome.OK:
+        return error or str(outcome)
     if render is not None and render.get("status") != 200:
         message = render.get("message")
-        return f"{message if message is not None else '(no message)'} (status {render['status']})"
+        return (
+            f"{message if message is not None else '(no message)'} (status {render.get('status')})"
+        )
     return None
 
 
 def install_failure(invocation: Invocation | None) -> str | None:
-    """Why an install did not happen (None: the app is installed)."""
+    """Why an install did not happen (None: the app is installed, or has no onAppInstall)."""
     if invocation is None:
         return None
-    if invocation.outcome == Outcome.OK and invocation.render is not None:
-        render = invocation.render
-        if render.get("status") != 200:
-            message = render.get("message")
-            return f"Install blocked by the app: {message if message is not None else render}"
-        return None
-    return f"Install failed: {failure(invocation)}"
+    render = invocation.render
+    if invocation.outcome == Outcome.OK and render is not None and render.get("status") != 200:
+        message = render.get("message")
+        return f"Install blocked by the app: {message if message is not None else render}"
+    reason = failure(invocation.outcome, invocation.error, render)
+    return None if reason is None else f"Install failed: {reason}"
 
 
 # -- helpers ------------------------------------------------------------------------------

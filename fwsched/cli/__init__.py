@@ -2,7 +2,9 @@
 
 ``main`` answers ``--version`` before anything else is imported, since people and
 scripts call it to probe the installation; everything else goes to the click
-commands in ``fwsched.commands``, which import what each command needs when it runs.
+commands in ``fwsched.cli.root``, which import what each command needs when it runs.
+This package's own import stays that light: ``fwsched.cli.cli`` is the click group,
+loaded on first use.
 """
 
 from __future__ import annotations
@@ -17,9 +19,17 @@ def main(argv: list[str] | None = None) -> None:
     if args == ["--version"]:
         sys.stdout.write(f"fwsched {__version__}\n")
         return
-    from fwsched.commands import cli
+    from fwsched.cli.root import cli
 
     cli.main(args=args, prog_name="fwsched")
+
+
+def __getattr__(name: str) -> object:
+    if name == "cli":
+        from fwsched.cli.root import cli
+
+        return cli
+    raise AttributeError(f"module 'fwsched.cli' has no attribute {name!r}")
 
 
 if __name__ == "__main__":

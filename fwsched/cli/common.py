@@ -1,0 +1,258 @@
+"""What the commands share: error lines, JSON output, common options, finding the app,
+the session a command runs in, and reading JSON arguments.
+
+Each command imports what it needs when it runs (rich, sqlite3, the engine,
+watchdog), so a command pays only for itself; this module imports click and
+nothing heavy.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+from click.core import ParameterSource
+
+from fwsched.errors import UsageError
+
+if TYPE_CHECKING:
+    from fwsched.session import Session
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+NO_APP = "No app found: pass --app PATH or run inside an app directory"
+
+
+class Debug:
+    """Whether errors show their traceback (``--debug`` or ``FWSCHED_DEBUG=1``), per run."""
+
+    on = bool(os.environ.get("FWSCHED_DEBUG"))
+
+
+# -- errors -------------------------------------------------------------------------------
+
+
+def stderr_colour() -> bool:
+    return "NO_COLOR" not in os.environ and sys.stderr.isatty()
+
+
+def error_line(message: str) -> None:
+    prefix = click.style("Error:", fg="red", bold=True) if stderr_colour() else "Error:"
+    click.echo(f"{prefix} {message}", err=True, color=stderr_colour())
+
+
+def print_json(document: Any) -> None:
+    """Exactly one JSON document on stdout: no colour, no progress (and no rich to import)."""
+    sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+# -- shared options -----------------------------------------------------------------------
+
+
+def _set_debug(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        Debug.on = True
+
+
+def debug_option(f: F) -> F:
+    return click.option(
+        "--debug",
+        is_flag=True,
+        expose_value=False,
+        is_eager=True,
+        callback=_set_debug,
+        help="Show the traceback of an error (env FWSCHED_DEBUG=1).",
+    )(f)
+
+
+def app_option(f: F) -> F:
+    return click.option(
+        "--app",
+        "app",
+        envvar="FWSCHED_APP",
+        metavar="PATH",
+        help="The app directory [env FWSCHED_APP; default: the current directory if it "
+        "has a manifest.json, else the app of the only live `fwsched run`].",
+    )(f)
+
+
+def json_option(f: F) -> F:
+    return click.option(
+        "--json", "as_json", is_flag=True, help="Print one JSON document on stdout."
+    )(f)
+
+
+def relaxed_option(f: F) -> F:
+    return click.option(
+        "--relaxed",
+        is_flag=True,
+        help="Lift the platform limits (5 min to 1 year ahead, 1000 one-time and 1 "
+        "recurring schedule); remembered until `fwsched reset`.",
+    )(f)
+
+
+def sandbox_options(f: F) -> F:
+    options = [
+        click.option(
+            "--timeout",
+            type=click.FloatRange(min=0, min_open=True),
+            metavar="S",
+            help="Seconds a handler may run [default: fwsched.toml, else 20].",
+        ),
+        click.option(
+            "--isolation",
+            type=click.Choice(["warm", "fresh"]),
+            help="warm: reuse the sandbox process [default]; fresh: a clean module per run.",
+        ),
+        click.option(
+            "--memory-limit",
+            "memory_limit",
+            type=click.IntRange(min=0),
+            metavar="MB",
+            help="Memory limit of the sandbox in MiB (0: none) [default: 512].",
+        ),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def simulator_options(
+    *, timeout: float | None = None, isolation: str | None = None, memory_limit: int | None = None
+) -> dict[str, Any]:
+    options: dict[str, Any] = {
+        "timeout": timeout,
+        "isolation": isolation,
+        "memory_limit_mb": memory_limit,
+    }
+    return {key: value for key, value in options.items() if value is not None}
+
+
+# -- finding the app ----------------------------------------------------------------------
+
+
+def find_app(app: str | None) -> Path:
+    """SPEC §5: --app (or FWSCHED_APP), else the current directory, else the only live app."""
+    if app:
+        return Path(app).expanduser().resolve()
+    cwd = Path.cwd()
+    if (cwd / "manifest.json").is_file():
+        return cwd.resolve()
+    from fwsched import control
+
+    runners = control.live_runners()
+    if len(runners) == 1:
+        return Path(runners[0].app)
+    if runners:
+        raise UsageError(f"{NO_APP} (live apps: {', '.join(r.app for r in runners)})")
+    raise UsageError(NO_APP)
+
+
+def app_from(ctx: click.Context, app: str | None, positional: str | None = None) -> Path:
+    """The app of a command, also from ``[APP]`` or from ``fwsched schedule --app``."""
+    from_env = ctx.get_parameter_source("app") is ParameterSource.ENVIRONMENT
+    if positional is not None:
+        if app is not None and not from_env and Path(app).resolve() != Path(positional).resolve():
+            raise UsageError(f"APP ({positional}) and --app ({app}) name different apps")
+        return find_app(positional)
+    parent_app = ctx.obj.get("app") if isinstance(ctx.obj, dict) else None
+    if parent_app is not None and (app is None or from_env):
+        return find_app(parent_app)
+    return find_app(app)
+
+
+def session_for(app_root: Path, **simulator: Any) -> Session:
+    from fwsched.session import Session
+
+    return Session(app_root, {k: v for k, v in simulator.items() if v is not None})
+
+
+def firing_session(
+    ctx: click.Context,
+    app: str | None,
+    relaxed: bool,
+    timeout: float | None,
+    isolation: str | None,
+    memory_limit: int | None,
+) -> tuple[Session, dict[str, Any]]:
+    """The session of ``advance`` and ``trigger``, and the sandbox options it was given."""
+    sandbox = simulator_options(timeout=timeout, isolation=isolation, memory_limit=memory_limit)
+    return session_for(app_from(ctx, app), strict=not relaxed, **sandbox), sandbox
+
+
+def note_ignored_when_live(session: Session, options: Mapping[str, Any]) -> None:
+    """``options`` are the Simulator's (from ``simulator_options``), named as options here."""
+    names = {
+        "timeout": "--timeout",
+        "isolation": "--isolation",
+        "memory_limit_mb": "--memory-limit",
+    }
+    given = [names[name] for name in options]
+    if session.live and given:
+        note(
+            f"{', '.join(given)} ignored: the live `fwsched run` owns the sandbox "
+            "(give the option to `fwsched run`)"
+        )
+
+
+def note(message: str) -> None:
+    click.echo(f"note: {message}", err=True)
+
+
+# -- arguments ----------------------------------------------------------------------------
+
+
+def json_arg(option: str, text: str) -> Any:
+    """The JSON value of ``--data``/``--payload``; ``@FILE`` reads it from a file."""
+    source = "text"
+    if text.startswith("@"):
+        path = Path(text[1:]).expanduser()
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"{option}: cannot read {path}: {exc.strerror or exc}") from None
+        source = str(path)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        where = "" if source == "text" else f" in {source}"
+        raise UsageError(
+            f"{option}: invalid JSON{where} at line {exc.lineno} column {exc.colno}: {exc.msg}"
+            " (quote it for the shell, e.g. --data '{\"task_id\": 1}')"
+        ) from None
+
+
+def check_duration(text: str) -> None:
+    from fwsched.durations import parse_duration
+
+    try:
+        parse_duration(text)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+# -- output -------------------------------------------------------------------------------
+
+
+def echo_invocation(document: Mapping[str, Any]) -> None:
+    """One invocation as a line, then its log (if more than the line shows) and traceback."""
+    from fwsched.render import invocation_text, make_console
+
+    console = make_console()
+    console.print(invocation_text(document))
+    lines = (document.get("log") or "").splitlines()
+    if len([line for line in lines if line.strip()]) > 1:  # else the summary shows it all
+        for line in lines:
+            console.print("  " + line, markup=False)
+    if document.get("traceback"):
+        console.print(document["traceback"].rstrip(), markup=False, style="red")

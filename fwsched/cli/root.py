@@ -1,0 +1,122 @@
+"""The ``fwsched`` group: its commands, aliases, and every error as one line and an exit code.
+
+Errors: ours (``FwschedError``, ``ScheduleError``) and click's usage errors become
+one line on stderr and the exit code of SPEC §5 (1 failed, 2 usage); ``--debug``
+adds the traceback. The commands live in one module per group (``time``,
+``schedules``, ``platform``, ``state``, ``app``); each parses, calls a session or
+the library, and renders.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any, ClassVar
+
+import click
+
+from fwsched import __version__
+from fwsched.cli import app, platform, schedules, state, time
+from fwsched.cli.common import Debug, debug_option, error_line, one_line
+from fwsched.errors import FwschedError
+from fwsched.sdk import ScheduleError
+
+EXIT_INTERRUPTED = 130
+
+
+class _NoSuchError(click.ClickException):
+    """Stands for an exception class that this click version does not have."""
+
+
+# `fwsched` alone prints the help (click >= 8.2 raises this for it; older ones exit at once).
+_NO_ARGS_IS_HELP: type[click.ClickException] = getattr(
+    click.exceptions, "NoArgsIsHelpError", _NoSuchError
+)
+
+
+class FwschedGroup(click.Group):
+    """The top-level group: aliases, and every error turned into one line and an exit code."""
+
+    aliases: ClassVar[dict[str, str]] = {"ls": "schedules"}
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return super().get_command(ctx, self.aliases.get(cmd_name, cmd_name))
+
+    def main(  # type: ignore[override]
+        self,
+        args: list[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        Debug.on = bool(os.environ.get("FWSCHED_DEBUG"))  # --debug sets it again, per run
+        try:
+            result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except BaseException as exc:  # every error becomes one line and an exit code
+            code = _report(exc)
+        else:
+            code = result if isinstance(result, int) else 0
+        if not standalone_mode:
+            return code
+        sys.exit(code)
+
+
+def _report(exc: BaseException) -> int:
+    """Print ``exc`` for the user; the exit code."""
+    if isinstance(exc, SystemExit):
+        raise exc
+    if isinstance(exc, click.Abort):
+        interrupted = isinstance(exc.__context__, KeyboardInterrupt)
+        error_line("interrupted" if interrupted else "aborted")
+        return EXIT_INTERRUPTED if interrupted else 1
+    if isinstance(exc, KeyboardInterrupt):
+        error_line("interrupted")
+        return EXIT_INTERRUPTED
+    if isinstance(exc, _NO_ARGS_IS_HELP):
+        exc.show()  # the help text, as click prints it
+        return exc.exit_code
+    if isinstance(exc, click.ClickException):
+        message = one_line(exc.format_message())
+        if isinstance(exc, click.UsageError) and exc.ctx is not None:
+            message += f" (see '{exc.ctx.command_path} --help')"
+        error_line(message)
+        return exc.exit_code
+    if Debug.on:
+        import traceback
+
+        traceback.print_exception(exc)
+    if isinstance(exc, ScheduleError):
+        error_line(f"{exc.message} (status {exc.status})")
+        return 1
+    if isinstance(exc, FwschedError):
+        error_line(one_line(str(exc)))
+        return exc.exit_code
+    detail = one_line(str(exc))
+    hint = "" if Debug.on else " (run with --debug for the traceback)"
+    error_line(f"internal error: {type(exc).__name__}: {detail}{hint}")
+    return 1
+
+
+# -- the group ----------------------------------------------------------------------------
+
+
+@click.group(
+    "fwsched",
+    cls=FwschedGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+@click.version_option(__version__, "--version", prog_name="fwsched", message="%(prog)s %(version)s")
+@debug_option
+def cli() -> None:
+    """Local simulator for Freshworks scheduled events, for apps written in Python.
+
+    Start `fwsched run` in an app directory, then drive it from another shell
+    with the other commands (or use them without a runner: they act on the
+    state in <app>/.fwsched/ directly).
+    """
+
+
+for _group in (time, schedules, platform, state, app):
+    for _command in _group.COMMANDS:
+        cli.add_command(_command)

@@ -1,0 +1,130 @@
+"""Commands that read or delete the state: ``history``, ``show``, ``status``, ``reset``."""
+
+from __future__ import annotations
+
+import click
+
+from fwsched.cli.common import (
+    app_from,
+    app_option,
+    debug_option,
+    json_option,
+    print_json,
+    session_for,
+)
+from fwsched.errors import FwschedError
+
+OUTCOMES = ("ok", "error", "timeout", "crashed", "load-error", "interrupted")
+
+# -- history ------------------------------------------------------------------------------
+
+
+@click.command()
+@click.option("--name", help="Only this schedule's invocations.")
+@click.option("--outcome", type=click.Choice(OUTCOMES), help="Only invocations with this outcome.")
+@click.option("--limit", type=click.IntRange(min=1), metavar="N", help="The newest N only.")
+@json_option
+@app_option
+@debug_option
+@click.pass_context
+def history(
+    ctx: click.Context,
+    name: str | None,
+    outcome: str | None,
+    limit: int | None,
+    as_json: bool,
+    app: str | None,
+) -> None:
+    """Past invocations, newest last."""
+    args = {"name": name, "outcome": outcome, "limit": limit}
+    invocations = session_for(app_from(ctx, app)).call("history", args)["invocations"]
+    if as_json:
+        print_json(invocations)
+        return
+    from fwsched.render import history_table, make_console
+
+    console = make_console()
+    console.print(history_table(invocations) if invocations else "No invocations.")
+
+
+@click.command()
+@click.argument("invocation_id", metavar="ID", type=int)
+@json_option
+@app_option
+@debug_option
+@click.pass_context
+def show(ctx: click.Context, invocation_id: int, as_json: bool, app: str | None) -> None:
+    """One invocation in full: payload, outcome, error, output, return value, timings."""
+    document = session_for(app_from(ctx, app)).call("show", {"id": invocation_id})
+    if as_json:
+        print_json(document)
+        return
+    from fwsched.render import make_console, print_invocation
+
+    print_invocation(make_console(), document)
+
+
+@click.command()
+@json_option
+@app_option
+@debug_option
+@click.pass_context
+def status(ctx: click.Context, as_json: bool, app: str | None) -> None:
+    """The app, its live runner, the simulated now, counts and the state file."""
+    document = session_for(app_from(ctx, app)).call("status")
+    if as_json:
+        from fwsched.operations import STATUS_KEYS
+
+        print_json({key: document[key] for key in STATUS_KEYS})
+        return
+    from fwsched.render import make_console, print_status
+
+    print_status(make_console(), document)
+
+
+@click.command()
+@click.option("--yes", "-y", is_flag=True, help="Do not ask.")
+@app_option
+@debug_option
+@click.pass_context
+def reset(ctx: click.Context, yes: bool, app: str | None) -> None:
+    """Delete the app's state: clock, schedules and history."""
+    from fwsched import control
+    from fwsched.session import state_path
+
+    root = app_from(ctx, app)
+    state = state_path(root)
+    pid = control.runner_pid(root)
+    if pid is not None:
+        raise FwschedError(
+            f"fwsched run is live for {root} (pid {pid}): stop it first (Ctrl-C), then reset"
+        )
+    files = [state.with_name(state.name + suffix) for suffix in ("", "-wal", "-shm", "-journal")]
+    if not any(path.exists() for path in files):
+        click.echo(f"No state to delete for {root}.")
+        return
+    if not yes and not _confirm(f"Delete the state of {root}? [y/N]"):
+        click.echo("Kept the state.", err=True)
+        return
+    from fwsched.engine import StateLock
+
+    lock = StateLock(state)  # refuses while another command is using the state
+    try:
+        for path in files:
+            path.unlink(missing_ok=True)
+        lock.path.unlink(missing_ok=True)
+    finally:
+        lock.release()
+    click.echo(f"Deleted the state of {root}.")
+
+
+def _confirm(question: str) -> bool:
+    """``y`` or ``yes`` confirms; anything else, end of input included, keeps it."""
+    try:
+        answer = click.prompt(question, default="", show_default=False, prompt_suffix=" ", err=True)
+    except click.Abort:
+        return False
+    return str(answer).strip().lower() in ("y", "yes")
+
+
+COMMANDS = [history, show, status, reset]
