@@ -44,6 +44,7 @@ class Snapshot:
     schedule_count: int = 0
     recent: list[dict[str, Any]] = field(default_factory=list)  # newest last
     load_errors: list[str] = field(default_factory=list)
+    installed: bool = True
 
 
 class Display(Protocol):
@@ -170,6 +171,8 @@ class Dashboard:
         text.append(f"   speed {pace}")
         if snapshot.relaxed:
             text.append("   relaxed", style="yellow")
+        if not snapshot.installed:
+            text.append("   not installed", style="yellow")
         text.append(f"   reload {'on' if snapshot.reload else 'off'}", style="dim")
         return text
 

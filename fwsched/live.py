@@ -36,6 +36,7 @@ from fwsched.dashboard import RECENT, SHOWN_SCHEDULES, Display, Snapshot
 from fwsched.engine import DEFAULT_TIMEOUT, Simulator
 from fwsched.errors import AppError, FwschedError
 from fwsched.operations import Document, execute
+from fwsched.platform import events
 from fwsched.reloader import Reloader
 
 IDLE_WAIT = 5.0  # seconds the driver sleeps at most when nothing is due
@@ -103,6 +104,7 @@ class LiveRunner:
         reload: bool = True,
         fixed_timeout: bool = False,
         handle_signals: bool = True,
+        install: bool = False,
     ) -> None:
         self.sim = sim
         self.display = display
@@ -111,6 +113,7 @@ class LiveRunner:
         self.reload = reload
         self.fixed_timeout = fixed_timeout  # --timeout given: a reload keeps it
         self.handle_signals = handle_signals
+        self.install = install  # install an app that was never installed, first (SPEC §8)
         self.socket = control.socket_path(sim.spec.root)
         self._mailbox = Mailbox()
         self._stopping = False
@@ -161,6 +164,8 @@ class LiveRunner:
                 watcher.start()
             self.display.start(self._snapshot())
             self._check_app()
+            if self.install:
+                self._first_install()
             self._refresh()
             self._loop()
         except KeyboardInterrupt:
@@ -301,6 +306,26 @@ class LiveRunner:
             errors.append("No onScheduledEvent handler is registered in manifest.json")
         self._load_errors = errors
 
+    def _first_install(self) -> None:
+        """Install an app that was never installed, so one that creates its schedules in
+        onAppInstall starts by itself. A failure is one line and the runner carries on;
+        the next start (or `fwsched install`) tries again."""
+        sim = self.sim
+        if sim.ever_installed:
+            return
+        try:
+            invocation = sim.install()
+        except FwschedError as exc:  # e.g. a broken test_data file; not installed either way
+            reason: str | None = str(exc)
+        else:
+            reason = events.install_failure(invocation)
+        if reason is None:
+            self.display.notice("installed the app (fired onAppInstall)")
+        else:
+            self.display.notice(
+                f"{reason}; running on, not installed (fwsched install tries again)", error=True
+            )
+
     # -- display ----------------------------------------------------------------------
 
     def _snapshot(self) -> Snapshot:
@@ -313,6 +338,7 @@ class LiveRunner:
             reload=self.reload,
             socket=str(self.socket),
             relaxed=not sim.strict,
+            installed=sim.installed,
             schedules=[schedule.to_json() for schedule in schedules[:SHOWN_SCHEDULES]],
             schedule_count=len(schedules),
             recent=[invocation.to_json() for invocation in sim.history(limit=RECENT)],

@@ -7,7 +7,9 @@
 
 Each test gets its own Simulator with private, in-memory state, closed after the
 test whatever its result, so tests are independent and run in parallel under
-pytest-xdist.
+pytest-xdist. ``install=True`` in the marker installs the app first (fires its
+onAppInstall), as the platform does before any other event; the library itself
+never installs implicitly.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ if TYPE_CHECKING:  # fwsched.engine is imported only when a test asks for the fi
     from fwsched.engine import Simulator
 
 MARKER_HELP = (
-    "fwsched(app=PATH, **kwargs): the app and Simulator keyword arguments "
-    "(start, timeout, isolation, strict, iparams, account, memory_limit_mb) for fwsched_sim"
+    "fwsched(app=PATH, install=False, **kwargs): the app, whether to install it first, and "
+    "Simulator keyword arguments (start, timeout, isolation, strict, iparams, account, "
+    "memory_limit_mb) for fwsched_sim"
 )
 
 
@@ -64,8 +67,22 @@ def fwsched_sim(request: pytest.FixtureRequest) -> Iterator[Simulator]:
             "fwsched_sim keeps its state private; drop state= from the marker", pytrace=False
         )
     app = _app_path(request, kwargs.pop("app", positional))
+    install = bool(kwargs.pop("install", False))
     sim = Simulator(app, **kwargs)
     try:
+        if install:
+            _install(sim)
         yield sim
     finally:
         sim.close()
+
+
+def _install(sim: Simulator) -> None:
+    """The marker's ``install=True``: a test that asked for an installed app needs one."""
+    from fwsched.platform.events import install_failure
+
+    reason = install_failure(sim.install())
+    if reason is not None:
+        pytest.fail(
+            f"fwsched_sim: install=True, but the app did not install: {reason}", pytrace=False
+        )

@@ -594,3 +594,64 @@ def test_a_burst_of_writes_is_one_reload(tmp_path: Path) -> None:
         thread.join(BOUND)
     assert not thread.is_alive()
     assert batches == [{tmp_path / "server.py", tmp_path / "helpers.py"}]
+
+
+# -- install on first run (SPEC §8) -------------------------------------------------------
+
+INSTALLING = """
+def on_install(payload):
+    print("onAppInstall ran")
+    schedule.create(name="sync", data={"n": 1}, schedule_at="2026-01-05T10:00:00Z",
+                    repeat={"time_unit": "hours", "frequency": 1})
+    render_data()
+
+def handle(payload):
+    print("sync", payload["data"])
+
+exports = {"onAppInstallHandler": on_install, "onScheduledEventHandler": handle}
+"""
+INSTALLING_MANIFEST = {
+    "events": {
+        "onAppInstall": {"handler": "onAppInstallHandler"},
+        "onScheduledEvent": {"handler": "onScheduledEventHandler"},
+    }
+}
+
+
+def test_run_installs_a_never_installed_app_exactly_once(
+    make_app: MakeApp, start_runner: Callable[..., Runner]
+) -> None:
+    app = make_app(INSTALLING, manifest=INSTALLING_MANIFEST, toml=TOML)
+    runner = start_runner(app, "--paused")
+    assert doc("status", "--app", app)["installed"] is True
+    assert [s["name"] for s in doc("schedules", "--app", app)] == ["sync"]
+    assert runner.interrupt() == 0
+    assert "onAppInstall (install)" in runner.stdout()
+
+    again = start_runner(app, "--paused")  # a restart: installed already, not fired again
+    history = doc("history", "--app", app)
+    assert [(i["source"], i["event"]) for i in history] == [("install", "onAppInstall")]
+    assert again.interrupt() == 0
+
+    fw("uninstall", "--app", app)  # an app uninstalled on purpose stays so
+    third = start_runner(app, "--paused")
+    assert doc("status", "--app", app)["installed"] is False
+    assert third.interrupt() == 0
+
+
+def test_run_no_install_and_a_failed_install_run_on_not_installed(
+    make_app: MakeApp, start_runner: Callable[..., Runner]
+) -> None:
+    app = make_app(INSTALLING, manifest=INSTALLING_MANIFEST, toml=TOML)
+    runner = start_runner(app, "--paused", "--no-install")
+    assert doc("status", "--app", app)["installed"] is False
+    assert doc("history", "--app", app) == []
+    assert runner.interrupt() == 0
+
+    (app / "server.py").write_text(INSTALLING.replace("    render_data()\n", ""))
+    failing = start_runner(app, "--paused")
+    assert doc("status", "--app", app)["installed"] is False
+    assert failing.interrupt() == 0
+    assert "Install failed: render_data was not called; running on, not installed" in (
+        failing.stderr()
+    )

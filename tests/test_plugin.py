@@ -105,3 +105,64 @@ def test_tests_using_the_fixture_run_under_xdist(
     )
     result = pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider", timeout=120)
     result.assert_outcomes(passed=6)
+
+
+INSTALLING = """
+    def on_install(payload):
+        if payload["iparams"].get("block"):
+            render_data({"message": "refused"})
+            return
+        schedule.create(name="sync", data={}, schedule_at="2026-01-05T10:00:00Z",
+                        repeat={"time_unit": "hours", "frequency": 1})
+        render_data()
+
+    def tick(payload):
+        print("tick")
+
+    def book(payload):
+        schedule.create(name=payload["name"], data={}, schedule_at="2026-01-05T09:30:00Z")
+        render_data(None, {"booked": payload["name"]})
+
+    exports = {"onAppInstallHandler": on_install, "onScheduledEventHandler": tick, "book": book}
+"""
+INSTALLING_MANIFEST = {
+    "events": {
+        "onAppInstall": {"handler": "onAppInstallHandler"},
+        "onScheduledEvent": {"handler": "onScheduledEventHandler"},
+    },
+    "functions": {"book": {}},
+}
+
+
+def test_the_marker_installs_the_app_when_asked(
+    pytester: pytest.Pytester, make_app: MakeApp
+) -> None:
+    app = make_app(INSTALLING, manifest=INSTALLING_MANIFEST)
+    pytester.makepyfile(
+        f"""
+        import pytest
+
+        APP = {str(app)!r}
+
+        @pytest.mark.fwsched(app=APP, start="2026-01-05T09:00:00Z", install=True)
+        def test_installed(fwsched_sim):
+            assert fwsched_sim.installed
+            assert [s.name for s in fwsched_sim.schedules()] == ["sync"]
+            run = fwsched_sim.invoke("book", {{"name": "r"}})
+            assert run.render == {{"status": 200, "response": {{"booked": "r"}}}}
+            assert [i.schedule for i in fwsched_sim.advance("1h")] == ["r", "sync"]
+
+        @pytest.mark.fwsched(app=APP, start="2026-01-05T09:00:00Z")
+        def test_not_installed_by_default(fwsched_sim):
+            assert not fwsched_sim.installed and fwsched_sim.history() == []
+
+        @pytest.mark.fwsched(app=APP, iparams={{"block": True}}, install=True)
+        def test_blocked(fwsched_sim):
+            pass
+        """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(
+        ["*install=True, but the app did not install: Install blocked by the app: refused*"]
+    )

@@ -50,6 +50,11 @@ from fwsched.sdk import ScheduleError
 @sandbox_options
 @relaxed_option
 @click.option("--no-reload", is_flag=True, help="Do not reload the app when its files change.")
+@click.option(
+    "--no-install",
+    is_flag=True,
+    help="Do not install an app that was never installed (onAppInstall) before running.",
+)
 @debug_option
 @click.pass_context
 def run(
@@ -64,6 +69,7 @@ def run(
     memory_limit: int | None,
     relaxed: bool,
     no_reload: bool,
+    no_install: bool,
 ) -> None:
     """Run the app live: a real-time clock, a dashboard, reload on change, the control socket."""
     root = app_from(ctx, app, app_arg)
@@ -110,6 +116,7 @@ def run(
             paused=paused,
             reload=not no_reload,
             fixed_timeout=timeout is not None,
+            install=not no_install,
         )
         runner.run()
 
