@@ -429,10 +429,10 @@ class Simulator:
                 self.store.set_installed(values)
         return invocation
 
-    def uninstall(self, keep_data: bool = False) -> tuple[Invocation | None, int]:
+    def uninstall(self, keep_data: bool = False) -> Invocation | None:
         """Fire onAppUninstall (if registered), then delete the app's schedules and mark it
         not installed; ``keep_data`` keeps the schedules. Returns the invocation (None
-        without onAppUninstall) and how many schedules were removed.
+        without onAppUninstall).
 
         As on the platform, an uninstall cannot be refused: it completes whatever the
         handler did.
@@ -443,10 +443,11 @@ class Simulator:
         if events.UNINSTALL_EVENT in self.spec.events:
             invocation = self._fire_event(events.UNINSTALL_EVENT, None, "uninstall")
         with self.store.transaction():
-            removed = 0 if keep_data else self.store.delete_schedules()
-            # SPEC §9: the app's db data goes here too, once it exists.
+            if not keep_data:
+                self.store.delete_schedules()
+                # SPEC §9: the app's db data goes here too, once it exists.
             self.store.set_uninstalled()
-        return invocation, removed
+        return invocation
 
     def _payload_spec(self, iparams: Mapping[str, Any] | None = None) -> AppSpec:
         """The app as its handlers see it: the installation's iparams win over fwsched.toml."""

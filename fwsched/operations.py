@@ -143,7 +143,10 @@ def _install(sim: Simulator, args: Mapping[str, Any], progress: Progress) -> Doc
 
 def _uninstall(sim: Simulator, args: Mapping[str, Any], progress: Progress) -> Document:
     """``{"installed", "invocation", "removed": {"schedules"}}``: what the uninstall did."""
-    invocation, removed = sim.uninstall(keep_data=bool(args.get("keep_data")))
+    before = len(sim.schedules())
+    invocation = sim.uninstall(keep_data=bool(args.get("keep_data")))
+    # Gone through the uninstall: deleted by the handler, or by the platform after it.
+    removed = before - len(sim.schedules())
     return {
         "installed": sim.installed,
         "invocation": None if invocation is None else invocation.to_json(),

@@ -104,6 +104,9 @@ def invocation_summary(invocation: Mapping[str, Any], *, tail: bool = False) -> 
     """What an invocation said: its error if it failed, else the first (or last) log line."""
     if invocation.get("outcome") != "ok" and invocation.get("error"):
         return str(invocation["error"])
+    render = invocation.get("render")
+    if render and render.get("status") != 200:  # a function or setup event answered an error
+        return f"render_data error {render.get('status')}: {render.get('message')}"
     log = invocation.get("log")
     return last_line(log) if tail else first_line(log)
 

@@ -498,6 +498,6 @@ class Store:
         value = self._get_meta("install_iparams")
         return None if value is None else cast(dict[str, Any], json.loads(value))
 
-    def delete_schedules(self) -> int:
-        """Every schedule of the app (an uninstall): how many there were."""
-        return int(self._conn.execute("DELETE FROM schedules").rowcount)
+    def delete_schedules(self) -> None:
+        """Every schedule of the app (an uninstall)."""
+        self._conn.execute("DELETE FROM schedules")

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from fwsched.app import Account, AppSpec, Problem, load_app
+from fwsched.app import Account, AppSpec, FunctionSpec, Problem, load_app
 from fwsched.errors import AppError
 
 SAMPLE_APP = Path(__file__).resolve().parent.parent / "sample_app"
@@ -619,11 +619,56 @@ def test_sample_app_loads_cleanly() -> None:
     assert spec.problems == ()
     assert spec.events == {
         "onAppInstall": "onAppInstallHandler",
+        "onAppUninstall": "onAppUninstallHandler",
         "onScheduledEvent": "onScheduledEventHandler",
+        "onTaskCreate": "onTaskCreateHandler",
     }
+    assert spec.functions == {"bookReminder": FunctionSpec("bookReminder", 10.0)}
     assert spec.account == Account(12345, "acme.myfreshworks.com", "US", "freshsales")
     assert spec.secure_iparams == frozenset({"api_key"})
     assert set(spec.iparams) == {"api_key", "crm_base_url"}
     assert spec.timeout == 20.0
     assert spec.start == datetime(2026, 1, 5, 9, tzinfo=UTC)
-    assert spec.check_exports(["onAppInstallHandler", "onScheduledEventHandler"]) == []
+    handlers = ["onAppInstallHandler", "onAppUninstallHandler", "onScheduledEventHandler"]
+    assert spec.check_exports([*handlers, "onTaskCreateHandler", "bookReminder"]) == []
+
+
+# -- server functions (SPEC §8) -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "manifest",
+    [
+        {"events": SCHEDULED, "functions": {"book": {"timeout": 10}, "ping": {}}},
+        {
+            "product": {"freshdesk": {"events": SCHEDULED, "functions": {"book": {"timeout": 10}}}},
+            "modules": {"x": {"functions": {"ping": {}}}},
+        },  # fmt: skip
+        {
+            "modules": {
+                "common": {"events": SCHEDULED},
+                "crm": {"functions": {"book": {"timeout": 10}, "ping": {}}},
+            }
+        },  # fmt: skip
+    ],
+)
+def test_functions_are_read_in_all_three_shapes(tmp_path: Path, manifest: dict[str, Any]) -> None:
+    spec = load_app(make_app(tmp_path, manifest))
+    assert spec.errors == ()
+    assert spec.functions == {"book": FunctionSpec("book", 10.0), "ping": FunctionSpec("ping", 5.0)}
+
+
+def test_no_functions_block_is_none_and_bad_entries_are_errors(tmp_path: Path) -> None:
+    assert load_app(make_app(tmp_path / "a", {"events": SCHEDULED})).functions is None
+    manifest = {
+        "events": SCHEDULED,
+        "functions": {"a": [], "b": {"timeout": 0.5}, "c": {"timeout": True}, "d": {}},
+        "modules": {"m": {"functions": {"d": {"timeout": 6}}}},
+    }
+    spec = load_app(make_app(tmp_path / "b", manifest))
+    assert [str(p) for p in spec.errors] == [
+        "manifest.json: 'functions.a' must be an object",
+        "Function 'b': timeout must be 1 to 20 seconds, got 0.5",
+        "Function 'c': timeout must be 1 to 20 seconds, got True",
+        "Function 'd' is declared twice in manifest.json",
+    ]

@@ -365,9 +365,8 @@ def test_install_fires_on_app_install_and_uninstall_removes_the_schedules(sim: S
         sim.install()
 
     sim.schedule.create(name="left_over", data={}, schedule_at="2026-01-05T12:00:00Z")
-    gone, removed = sim.uninstall()
+    gone = sim.uninstall()
     assert gone is not None and gone.source == "uninstall" and "uninstalling" in gone.log
-    assert removed == 1  # the handler deleted "sync"; the platform removes the rest
     assert sim.schedules() == [] and not sim.installed and sim.ever_installed
     with pytest.raises(FwschedError, match="not installed"):
         sim.uninstall()
@@ -376,8 +375,8 @@ def test_install_fires_on_app_install_and_uninstall_removes_the_schedules(sim: S
 def test_uninstall_keep_data_keeps_the_schedules(sim: Simulator) -> None:
     sim.install()
     sim.schedule.create(name="kept", data={}, schedule_at="2026-01-05T12:00:00Z")
-    _, removed = sim.uninstall(keep_data=True)
-    assert removed == 0 and [s.name for s in sim.schedules()] == ["kept"]
+    sim.uninstall(keep_data=True)
+    assert [s.name for s in sim.schedules()] == ["kept"]  # the handler stopped "sync"
 
 
 @pytest.mark.parametrize(
@@ -424,7 +423,7 @@ def test_an_app_without_setup_events_installs_at_once(make_app: MakeApp) -> None
     app = make_app("exports = {'onScheduledEventHandler': print}\n")
     with Simulator(app, start=START) as sim:
         assert sim.install() is None and sim.installed
-        assert sim.uninstall() == (None, 0) and not sim.installed
+        assert sim.uninstall() is None and not sim.installed
         assert sim.history() == []
 
 
