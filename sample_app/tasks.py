@@ -17,6 +17,20 @@ def followup_name(task_id: object) -> str:
     return f"followup_{task_id}"[:30]
 
 
+def reminder_name(task_id: object) -> str:
+    return f"reminder_{task_id}"[:30]
+
+
+def iso(moment: datetime) -> str:
+    """An instant as the ISO string the schedule API takes, in UTC."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def iso_in(now: datetime, minutes: int) -> str:
+    """`minutes` from `now`, to the second."""
+    return iso((now + timedelta(minutes=minutes)).replace(microsecond=0))
+
+
 def iso_at(timestamp_ms: int, *, after: timedelta = timedelta(0)) -> str:
     """An occurrence's epoch-millisecond timestamp plus `after`, as an ISO string in UTC."""
     moment = datetime.fromtimestamp(timestamp_ms / 1000, tz=UTC) + after
