@@ -643,13 +643,13 @@ def test_sample_app_loads_cleanly() -> None:
         {
             "product": {"freshdesk": {"events": SCHEDULED, "functions": {"book": {"timeout": 10}}}},
             "modules": {"x": {"functions": {"ping": {}}}},
-        },  # fmt: skip
+        },
         {
             "modules": {
                 "common": {"events": SCHEDULED},
                 "crm": {"functions": {"book": {"timeout": 10}, "ping": {}}},
             }
-        },  # fmt: skip
+        },
     ],
 )
 def test_functions_are_read_in_all_three_shapes(tmp_path: Path, manifest: dict[str, Any]) -> None:

@@ -93,7 +93,6 @@ def event_payload(
     base = read_test_data(spec.root, event)
     if base is None:
         base = spec.base_payload({}, now_ms)
-        del base["timestamp"]  # "now" below, like a file without one
     if given is not None:
         if not isinstance(given, dict):
             raise FwschedError(
