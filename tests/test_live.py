@@ -608,7 +608,10 @@ def on_install(payload):
 def handle(payload):
     print("sync", payload["data"])
 
-exports = {"onAppInstallHandler": on_install, "onScheduledEventHandler": handle}
+def ping(payload):
+    render_data(None, {"pong": payload.get("n")})
+
+exports = {"onAppInstallHandler": on_install, "onScheduledEventHandler": handle, "ping": ping}
 """
 INSTALLING_MANIFEST = {
     "events": {
@@ -625,12 +628,19 @@ def test_run_installs_a_never_installed_app_exactly_once(
     runner = start_runner(app, "--paused")
     assert doc("status", "--app", app)["installed"] is True
     assert [s["name"] for s in doc("schedules", "--app", app)] == ["sync"]
+    # The platform commands go through the runner like the others.
+    pong = doc("invoke", "ping", "--params", '{"n": 3}', "--app", app)
+    assert pong["render"] == {"status": 200, "response": {"pong": 3}}
+    assert "already installed" in fw("install", "--app", app).stderr
     assert runner.interrupt() == 0
     assert "onAppInstall (install)" in runner.stdout()
 
     again = start_runner(app, "--paused")  # a restart: installed already, not fired again
     history = doc("history", "--app", app)
-    assert [(i["source"], i["event"]) for i in history] == [("install", "onAppInstall")]
+    assert [(i["source"], i["event"]) for i in history] == [
+        ("install", "onAppInstall"),
+        ("function", "ping"),
+    ]
     assert again.interrupt() == 0
 
     fw("uninstall", "--app", app)  # an app uninstalled on purpose stays so
