@@ -48,7 +48,8 @@ runs it inside the store's transaction for crash safety.
 # - Paths are `name(.name|[index])*`: a name steps into an object, an index into a list. A path
 #   that does not parse, steps through a missing field or the wrong type, or overlaps another of
 #   the same call (one is a prefix of the other) gets the path message. `set` to an index at or
-#   past the end of a list appends (as DynamoDB, behind the platform, does); `remove` of an absent
+#   past the end of a list appends (as DynamoDB does: the platform's update and size messages are
+#   DynamoDB's, so it likely sits behind `$db`; unconfirmed); `remove` of an absent
 #   final key or an index past the end is a no-op; indices of one list are removed by their
 #   positions before the call. `set` on an absent key creates it, starting from {}.
 # - Every path is checked against the value before the call, so paths never depend on each other.
@@ -94,7 +95,7 @@ _OPTION_ALIASES = {"set_if": "setIf"}
 
 MAX_KEY_LENGTH = 30
 MAX_BYTES = 8 * 1024
-MAX_DEPTH = 32  # nested objects and lists, DynamoDB's limit (the store behind the platform)
+MAX_DEPTH = 32  # nested objects and lists: DynamoDB's limit (see the decisions above)
 # The latest expiry a datetime can show; a larger ttl is clamped to it.
 MAX_EXPIRES_US = to_epoch_us(datetime.max.replace(tzinfo=UTC))
 
