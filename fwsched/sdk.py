@@ -117,3 +117,85 @@ class RenderProxy:
 
 
 render_data = RenderProxy()
+
+
+class DbError(Exception):
+    """A failed ``db`` call, as ``$db`` reports it: an HTTP-like status and a message."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __repr__(self) -> str:
+        return f"DbError(status={self.status!r}, message={self.message!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (DbError, (self.status, self.message))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"status": self.status, "message": self.message}
+
+
+class RequestError(Exception):
+    """A failed ``request`` call, as ``$request`` reports it.
+
+    ``status`` and ``message`` as for the other services; ``headers``, ``response``
+    (the body as text) and ``attempts`` as the platform's error object has them, and
+    ``error_source``: ``"APP"`` when the service answered with a status of 400 or
+    more, ``"PLATFORM"`` when the simulated platform refused or could not connect.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        response: str | None = None,
+        attempts: int = 0,
+        error_source: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers: dict[str, str] = dict(headers or {})
+        self.response = response
+        self.attempts = attempts
+        self.error_source = error_source
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __repr__(self) -> str:
+        return f"RequestError(status={self.status!r}, message={self.message!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (RequestError.from_dict, (self.to_dict(),))
+
+    def to_dict(self) -> dict[str, Any]:
+        fields: dict[str, Any] = {
+            "status": self.status,
+            "message": self.message,
+            "headers": dict(self.headers),
+            "response": self.response,
+            "attempts": self.attempts,
+        }
+        if self.error_source is not None:
+            fields["errorSource"] = self.error_source
+        return fields
+
+    @classmethod
+    def from_dict(cls, fields: Mapping[str, Any]) -> RequestError:
+        """The error again from ``to_dict()`` (how it crosses the process boundary)."""
+        return cls(
+            int(fields["status"]),
+            str(fields["message"]),
+            headers=fields.get("headers"),
+            response=fields.get("response"),
+            attempts=int(fields.get("attempts") or 0),
+            error_source=fields.get("errorSource"),
+        )
