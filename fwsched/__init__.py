@@ -13,15 +13,17 @@ if TYPE_CHECKING:
     from fwsched.errors import AppError, FwschedError, StateError
     from fwsched.outcome import Outcome
     from fwsched.records import Invocation, Schedule
-    from fwsched.sdk import ScheduleError
+    from fwsched.sdk import DbError, RequestError, ScheduleError
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AppError",
+    "DbError",
     "FwschedError",
     "Invocation",
     "Outcome",
+    "RequestError",
     "Schedule",
     "ScheduleError",
     "Simulator",
@@ -35,6 +37,8 @@ _HOME = {
     "StateError": "fwsched.errors",
     "Outcome": "fwsched.outcome",
     "ScheduleError": "fwsched.sdk",
+    "DbError": "fwsched.sdk",
+    "RequestError": "fwsched.sdk",
     "Simulator": "fwsched.engine",
     "Invocation": "fwsched.records",
     "Schedule": "fwsched.records",

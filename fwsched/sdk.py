@@ -1,7 +1,7 @@
-"""What handler code sees: the ``schedule`` proxy, ``render_data`` and ``ScheduleError``.
+"""What handler code sees: ``schedule``, ``db``, ``request``, ``render_data`` and their errors.
 
 This module is imported inside the sandbox worker, so it stays tiny and has no
-heavy imports. The proxy does no validation of its own: every call is sent to
+heavy imports. The proxies do no validation of their own: every call is sent to
 whoever installed a transport (the sandbox worker sends it to the parent
 process, where the platform rules run), so there is one implementation of the
 rules for handlers, the library and the command line alike.
@@ -16,7 +16,16 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["ScheduleError", "render_data", "request_from_call", "schedule"]
+__all__ = [
+    "DbError",
+    "RequestError",
+    "ScheduleError",
+    "db",
+    "render_data",
+    "request",
+    "request_from_call",
+    "schedule",
+]
 
 OPERATIONS = ("create", "fetch", "update", "delete")
 
@@ -199,3 +208,50 @@ class RequestError(Exception):
             attempts=int(fields.get("attempts") or 0),
             error_source=fields.get("errorSource"),
         )
+
+
+class ServiceProxy:
+    """``$db`` and ``$request`` for Python: each method forwards its arguments as they are.
+
+    ``db.set("k", {"v": 1}, ttl=60)`` travels as ``("set", {"args": [...], "kwargs": {...}})``
+    and the parent's service (``fwsched.platform.db``/``requests``) binds and checks them,
+    so a handler, ``sim.db``/``sim.http`` and the command line share one implementation.
+    """
+
+    def __init__(self, service: str, methods: tuple[str, ...], library_name: str) -> None:
+        self._service = service
+        self._methods = methods
+        self._library_name = library_name
+        self._transport: Transport | None = None
+
+    def _install(self, transport: Transport | None) -> None:
+        self._transport = transport
+
+    def __getattr__(self, method: str) -> Callable[..., dict[str, Any]]:
+        if method.startswith("_") or method not in self._methods:
+            raise AttributeError(f"{self._service} has no method {method!r}")
+
+        def call(*args: Any, **kwargs: Any) -> dict[str, Any]:
+            if self._transport is None:
+                raise RuntimeError(
+                    f"fwsched.sdk.{self._service} works only inside a handler run by fwsched; "
+                    f"in tests use Simulator(...).{self._library_name} instead"
+                )
+            return self._transport(method, {"args": list(args), "kwargs": kwargs})
+
+        call.__name__ = method
+        return call
+
+    def __dir__(self) -> list[str]:
+        return list(self._methods)
+
+    def __repr__(self) -> str:
+        return f"<fwsched {self._service}: {', '.join(self._methods)}>"
+
+
+db = ServiceProxy("db", ("set", "get", "update", "delete"), "db")
+request = ServiceProxy(
+    "request",
+    ("invoke_template", "invokeTemplate", "get", "post", "put", "patch", "delete"),
+    "http",
+)

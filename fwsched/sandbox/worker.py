@@ -44,7 +44,11 @@ SPARES = 3  # fresh isolation: children forked ahead of their invocation (bench:
 Handler = Callable[[Any], Any]
 
 # The platform services a handler reaches by RPC, and the error each one raises.
-SERVICE_ERRORS: dict[str, type[sdk.ScheduleError]] = {"schedule": sdk.ScheduleError}
+SERVICE_ERRORS: dict[str, type[Exception]] = {
+    "schedule": sdk.ScheduleError,
+    "db": sdk.DbError,
+    "request": sdk.RequestError,
+}
 RENDERED_AGAIN = (
     "fwsched: warning: render_data was called again; only the first call answers "
     "(the platform ignores the others)"
@@ -145,6 +149,8 @@ class Worker:
         _setup_output()
         time_machine = _import_time_machine()
         sdk.schedule._install(self.transport)
+        sdk.db._install(lambda op, request: self.transport(op, request, "db"))
+        sdk.request._install(lambda op, request: self.transport(op, request, "request"))
         sdk.render_data._install(self.render)
         self.send(protocol.encode("hello", {"pid": os.getpid()}))
         if not self.load():
@@ -200,6 +206,10 @@ class Worker:
         module.schedule = sdk.schedule  # type: ignore[attr-defined]
         module.render_data = sdk.render_data  # type: ignore[attr-defined]
         module.ScheduleError = sdk.ScheduleError  # type: ignore[attr-defined]
+        module.db = sdk.db  # type: ignore[attr-defined]
+        module.request = sdk.request  # type: ignore[attr-defined]
+        module.DbError = sdk.DbError  # type: ignore[attr-defined]
+        module.RequestError = sdk.RequestError  # type: ignore[attr-defined]
         sys.modules["server"] = module
         try:
             spec.loader.exec_module(module)
@@ -361,6 +371,8 @@ class Worker:
         _, fields = reply
         error = fields.get("error")
         if error is not None:
+            if error_type is sdk.RequestError:  # with headers, response and attempts
+                raise sdk.RequestError.from_dict(error)
             raise error_type(int(error["status"]), str(error["message"]))
         response: dict[str, Any] = fields["response"]
         return response
