@@ -21,9 +21,13 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from fwsched.errors import AppError
+
+if TYPE_CHECKING:
+    from fwsched.platform.stubs import Stub
+    from fwsched.platform.templates import RequestConfig
 
 __all__ = [
     "KNOWN_EVENTS",
@@ -106,7 +110,7 @@ FUNCTION_TIMEOUT_RANGE = (1, 20)
 
 _ACCOUNT_KEYS = ("account_id", "domain", "region", "product")
 _SIMULATOR_KEYS = ("timeout", "start")
-_TOML_TABLES = ("account", "iparams", "simulator")
+_TOML_TABLES = ("account", "iparams", "simulator", "request")
 
 
 @dataclass(frozen=True)
@@ -198,6 +202,10 @@ class AppSpec:
     # The manifest's server functions; None when it has no `functions` block (older
     # apps), which lets any exported callable be invoked.
     functions: Mapping[str, FunctionSpec] | None = None
+    # SPEC §10: config/requests.json's templates with the manifest's `requests` and
+    # `whitelisted-domains`, and the stubs of fwsched.toml and its stubs file.
+    requests: RequestConfig | None = None
+    stubs: tuple[Stub, ...] = ()
 
     @property
     def errors(self) -> tuple[Problem, ...]:
@@ -341,9 +349,18 @@ def load_app(root: str | Path) -> AppSpec:
         definitions = raw
     secure = frozenset(name for name, spec in definitions.items() if _flag(spec, "secure"))
 
-    account, iparams, timeout, start, config_problems = _read_config(path)
+    account, iparams, timeout, start, request_table, config_problems = _read_config(path)
     problems += config_problems
     problems += _iparam_problems(definitions, iparams)
+
+    # Imported here: these modules build on this one's Problem and errors.
+    from fwsched.platform.stubs import load_stubs
+    from fwsched.platform.templates import load_request_config
+
+    requests = load_request_config(path, manifest)
+    problems += requests.problems
+    stubs, stub_problems = load_stubs(path, request_table)
+    problems += stub_problems
 
     return AppSpec(
         root=path,
@@ -357,6 +374,8 @@ def load_app(root: str | Path) -> AppSpec:
         start=start,
         problems=tuple(problems),
         functions=functions,
+        requests=requests,
+        stubs=tuple(stubs),
     )
 
 
@@ -496,11 +515,14 @@ def _manifest_functions(
 
 def _read_config(
     root: Path,
-) -> tuple[Account, dict[str, Any], float | None, datetime | None, list[Problem]]:
-    """fwsched.toml: wrong types are errors (the run would be wrong), unknown keys warnings."""
+) -> tuple[Account, dict[str, Any], float | None, datetime | None, dict[str, Any], list[Problem]]:
+    """fwsched.toml: wrong types are errors (the run would be wrong), unknown keys warnings.
+
+    The ``[request]`` table is returned as it is: ``fwsched.platform.stubs`` reads it.
+    """
     problems: list[Problem] = []
     if not (root / CONFIG).is_file():
-        return Account(), {}, None, None, problems
+        return Account(), {}, None, None, {}, problems
     try:
         config = tomllib.loads(_read_text(root, CONFIG))
     except tomllib.TOMLDecodeError as exc:
@@ -524,7 +546,8 @@ def _read_config(
     problems += _unknown_keys("simulator", simulator, _SIMULATOR_KEYS)
     timeout = _config_timeout(simulator.get("timeout"))
     start = _config_start(simulator.get("start"))
-    return account, iparams, timeout, start, problems
+    request_table: dict[str, Any] = config.get("request", {})
+    return account, iparams, timeout, start, request_table, problems
 
 
 def _unknown_keys(table: str, values: Mapping[str, Any], known: tuple[str, ...]) -> list[Problem]:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fwsched import rules
 from fwsched.app import SCHEDULED_EVENT, AppSpec, load_app
@@ -33,12 +33,16 @@ from fwsched.durations import parse_duration, parse_instant, to_epoch_ms
 from fwsched.errors import AppError, FwschedError, StateBusyError
 from fwsched.outcome import Outcome
 from fwsched.platform import events
+from fwsched.platform.db import DbEntry, DbService
 from fwsched.records import Invocation, Schedule, Source
 from fwsched.recurrence import next_occurrence
 from fwsched.sandbox import Isolation, Sandbox
 from fwsched.schedule_api import ScheduleAPI
-from fwsched.sdk import ScheduleError
+from fwsched.sdk import DbError, RequestError, ScheduleError
 from fwsched.store import Entry, Store
+
+if TYPE_CHECKING:
+    from fwsched.platform.requests import HttpService
 
 DEFAULT_TIMEOUT = 20.0
 
@@ -108,7 +112,11 @@ class Simulator:
         account: Mapping[str, Any] | None = None,
         state: str | Path | None = None,
         memory_limit_mb: int = 512,
+        network: str = "offline",
+        record: str | Path | None = None,
     ) -> None:
+        if network not in ("offline", "live"):
+            raise ValueError(f"network must be 'offline' or 'live', got {network!r}")
         self._overrides = {"iparams": iparams, "account": account}
         self.spec = self._load_spec(app)
         self.timeout = float(
@@ -141,8 +149,13 @@ class Simulator:
         # Paused: only advance() moves library time; the live runner sets a rate.
         self.clock = SimClock(initial, rate=0.0)
         self._handler_now: datetime | None = None  # the occurrence a handler is running for
+        self._running: _Started | None = None  # the invocation a handler is running for
         self._unrecorded: Invocation | None = None  # the last run, its outcome not yet written
         self.schedule = ScheduleAPI(self.store, self._api_context)
+        self.db = StoredDb(self.store, DbService(self.store.kv(), self._service_now))
+        self.network = network
+        self.record = Path(record) if record is not None else None
+        self._http: HttpService | None = None  # made on first use: it loads httpx
         self._sandbox: Sandbox | None = None
 
     # -- set-up --------------------------------------------------------------------------
@@ -170,7 +183,11 @@ class Simulator:
                 isolation=self.isolation,
                 memory_limit_mb=self.memory_limit_mb,
                 # The platform services a handler calls, by name (SPEC §8-§10).
-                services={"schedule": self.schedule.call},
+                services={
+                    "schedule": self.schedule.call,
+                    "db": self._db_rpc,
+                    "request": self._request_rpc,
+                },
             )
         return self._sandbox
 
@@ -187,11 +204,16 @@ class Simulator:
                 self._sandbox.close()
                 self._sandbox = None
         self.spec = spec
+        if self._http is not None:
+            self._http.reconfigure(config=spec.requests, stubs=spec.stubs)
 
     def close(self) -> None:
         if self._sandbox is not None:
             self._sandbox.close()
             self._sandbox = None
+        if self._http is not None:
+            self._http.close()
+            self._http = None
         self.store.close()
         self._release_lock()
 
@@ -226,6 +248,8 @@ class Simulator:
         """Lift the platform limits (``--relaxed``); remembered in the state until reset."""
         with self.store.transaction():
             self.store.set_relaxed()
+        if self._http is not None:
+            self._http.reconfigure(strict=False)
 
     def counts(self) -> tuple[int, int]:
         """(schedules, invocations) in the state."""
@@ -253,7 +277,45 @@ class Simulator:
     def next_fire_time(self) -> datetime | None:
         return self.store.next_fire_time()
 
-    # -- the schedule API's context --------------------------------------------------------
+    # -- the platform services' context ----------------------------------------------------
+
+    def _service_now(self) -> datetime:
+        """ "Now" for a service call: the occurrence's time inside a handler, else the clock."""
+        return self._handler_now if self._handler_now is not None else self.now
+
+    @property
+    def http(self) -> HttpService:
+        """``sim.http``: ``stub(...)`` and ``requests``; the request service handlers call."""
+        if self._http is None:
+            from fwsched.platform.requests import HttpService
+
+            spec = self._payload_spec()
+            self._http = HttpService(
+                self.spec.requests,
+                iparams=spec.iparams,
+                secure_iparams=spec.secure_iparams,
+                stubs=self.spec.stubs,
+                network="live" if self.network == "live" else "offline",
+                record=self.record,
+                strict=self.strict,
+                now=self._service_now,
+            )
+        return self._http
+
+    def _db_rpc(self, call: str, request: dict[str, Any]) -> dict[str, Any]:
+        """A handler's ``db.<call>(*args, **kwargs)``."""
+        args, kwargs = _call_arguments(request, DbError)
+        return self.db.call(call, args, kwargs)
+
+    def _request_rpc(self, call: str, request: dict[str, Any]) -> dict[str, Any]:
+        """A handler's ``request.<call>(*args, **kwargs)``, recorded on its invocation."""
+        args, kwargs = _call_arguments(request, RequestError)
+        running = self._running
+        http = self.http
+        if running is not None and running.spec is not None:
+            # The iparams this run got (the installation's, or fwsched.toml's).
+            http.reconfigure(iparams=running.spec.iparams)
+        return http.call(call, args, kwargs, invocation=None if running is None else running.id)
 
     def _api_context(self) -> rules.Context:
         in_handler = self._handler_now is not None
@@ -445,7 +507,7 @@ class Simulator:
         with self.store.transaction():
             if not keep_data:
                 self.store.delete_schedules()
-                # SPEC §9: the app's db data goes here too, once it exists.
+                self.store.delete_kv()
             self.store.set_uninstalled()
         return invocation
 
@@ -544,6 +606,7 @@ class Simulator:
         ``running``: a crash in between records it ``interrupted``, never twice.
         """
         self._handler_now = started.fire_at
+        self._running = started
         try:
             result = self.sandbox.invoke(
                 started.payload, fire_at=started.fire_at, handler=started.handler, timeout=timeout
@@ -557,6 +620,7 @@ class Simulator:
             raise
         finally:
             self._handler_now = None
+            self._running = None
         result = events.settle(result, required=events.must_render(started.source, started.event))
         redact = (started.spec or self.spec).redact
         self._unrecorded = invocation = Invocation(
@@ -575,6 +639,7 @@ class Simulator:
             source=started.source,
             event=started.event,
             render=redact(events.render_of(result.render)),
+            requests=[] if self._http is None else self._http.requests_for(started.id),
         )
         return invocation
 
@@ -593,6 +658,7 @@ class Simulator:
                 log=invocation.log,
                 return_value=invocation.return_value,
                 render=invocation.render,
+                requests=invocation.requests,
             )
 
 
@@ -611,6 +677,56 @@ class _Started:
     event: str = SCHEDULED_EVENT
     handler: str | None = None  # the export to call; None: the scheduled-event handler
     spec: AppSpec | None = None  # the app with the iparams this run got (for redaction)
+
+
+class StoredDb:
+    """``sim.db``: the app's data storage (SPEC §9), each call in a transaction of the state.
+
+    The same ``DbService`` answers a handler's ``db.*`` calls, so the rules are one.
+    """
+
+    def __init__(self, store: Store, service: DbService) -> None:
+        self._store = store
+        self.service = service
+
+    def call(
+        self, method: str, args: tuple[Any, ...] = (), kwargs: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        with self._store.transaction():
+            return self.service.call(method, args, kwargs)
+
+    def get(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        return self.call("get", args, kwargs)
+
+    def set(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        return self.call("set", args, kwargs)
+
+    def update(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        return self.call("update", args, kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        return self.call("delete", args, kwargs)
+
+    def keys(self) -> list[str]:
+        """Every live key, sorted (a simulator extra)."""
+        with self._store.transaction():
+            return self.service.keys()
+
+    def entries(self) -> list[DbEntry]:
+        """Every live record's key, size and expiry (``fwsched db ls``)."""
+        with self._store.transaction():
+            return self.service.entries()
+
+
+def _call_arguments(
+    request: Mapping[str, Any], error: type[DbError] | type[RequestError]
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """The ``(args, kwargs)`` a service proxy sent; a value that was not JSON is refused."""
+    args, kwargs = request.get("args", []), request.get("kwargs", {})
+    if not isinstance(args, list) or not isinstance(kwargs, dict):
+        # protocol.Opaque: the handler passed something that cannot travel as JSON.
+        raise error(400, "Arguments must be JSON values (dict, list, str, number, bool, None)")
+    return tuple(args), kwargs
 
 
 def _json_object(data: Any) -> dict[str, Any]:

@@ -8,7 +8,7 @@ created with is what ``schedule.fetch`` returns.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
@@ -60,6 +60,8 @@ class Invocation:
     # What the handler rendered (SPEC §8): {"status": 200, "response": ...} or
     # {"status", "message", "errorSource": "APP"}; None if it did not call render_data.
     render: dict[str, Any] | None = None
+    # The requests the handler made (SPEC §10), secure iparams masked: method, url, status, ...
+    requests: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -78,4 +80,5 @@ class Invocation:
             "source": self.source,
             "event": self.event,
             "render": self.render,
+            "requests": self.requests,
         }

@@ -24,11 +24,12 @@ from typing import Any, cast
 from fwsched.durations import from_epoch_us, to_epoch_us
 from fwsched.errors import StateError
 from fwsched.outcome import Outcome
+from fwsched.platform.db import SqliteKv
 from fwsched.records import Invocation, Schedule, ScheduleKind
 from fwsched.recurrence import Repeat
 from fwsched.rules import ScheduleSpec
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 MIGRATIONS: list[str] = [
     # 0 -> 1: the first schema.
@@ -71,6 +72,16 @@ MIGRATIONS: list[str] = [
     ALTER TABLE invocations ADD COLUMN event TEXT;
     ALTER TABLE invocations ADD COLUMN render TEXT;
     UPDATE invocations SET event = 'onScheduledEvent';
+    """,
+    # 2 -> 3: SPEC §9 and §10. The app's `db` data (`fwsched.platform.db.SqliteKv` reads
+    # and writes it), and the requests each invocation made.
+    """
+    CREATE TABLE kv (
+        key         TEXT PRIMARY KEY,
+        value       TEXT NOT NULL,            -- compact JSON, ASCII-escaped
+        expires_us  INTEGER                   -- simulated time, NULL for never
+    );
+    ALTER TABLE invocations ADD COLUMN requests TEXT;
     """,
 ]
 
@@ -378,10 +389,11 @@ class Store:
         log: str,
         return_value: Any,
         render: dict[str, Any] | None = None,
+        requests: list[dict[str, Any]] | None = None,
     ) -> None:
         self._conn.execute(
             "UPDATE invocations SET outcome=?, duration_ms=?, error=?, traceback=?, log=?, "
-            "return_value=?, render=? WHERE id=?",
+            "return_value=?, render=?, requests=? WHERE id=?",
             (
                 str(outcome),
                 duration_ms,
@@ -390,6 +402,7 @@ class Store:
                 log,
                 _dumps(return_value),
                 None if render is None else _dumps(render),
+                _dumps(requests) if requests else None,
                 invocation_id,
             ),
         )
@@ -408,13 +421,13 @@ class Store:
 
     _INVOCATION_COLUMNS = (
         "id, schedule, source, fire_at_us, timestamp_ms, outcome, started_at_us, duration_ms, "
-        "error, traceback, log, return_value, payload, event, render"
+        "error, traceback, log, return_value, payload, event, render, requests"
     )
 
     @staticmethod
     def _invocation(row: tuple[Any, ...]) -> Invocation:
         (id_, schedule, source, fire_at_us, timestamp_ms, outcome, started_at_us, duration_ms,
-         error, traceback, log, return_value, payload, event, render) = row  # fmt: skip
+         error, traceback, log, return_value, payload, event, render, requests) = row  # fmt: skip
         return Invocation(
             id=id_,
             schedule=schedule,
@@ -431,6 +444,7 @@ class Store:
             source=source,
             event=event,
             render=None if render is None else json.loads(render),
+            requests=[] if requests is None else json.loads(requests),
         )
 
     def invocation(self, invocation_id: int) -> Invocation | None:
@@ -501,3 +515,13 @@ class Store:
     def delete_schedules(self) -> None:
         """Every schedule of the app (an uninstall)."""
         self._conn.execute("DELETE FROM schedules")
+
+    # -- the app's db data (SPEC §9) -------------------------------------------------------
+
+    def kv(self) -> SqliteKv:
+        """The ``kv`` table, for ``DbService``; its calls join the caller's transaction."""
+        return SqliteKv(self._conn)
+
+    def delete_kv(self) -> None:
+        """Every db key of the app (an uninstall)."""
+        self._conn.execute("DELETE FROM kv")

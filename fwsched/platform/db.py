@@ -228,7 +228,7 @@ class DbService:
 
     def call(
         self, method: str, args: Sequence[Any] = (), kwargs: Mapping[str, Any] | None = None
-    ) -> Any:
+    ) -> dict[str, Any]:
         """Run ``method`` with what a handler's ``db`` proxy forwards (JSON-able arguments).
 
         A method that is not one of ``METHODS`` is a ``ValueError``; arguments that do not
@@ -236,7 +236,7 @@ class DbService:
         """
         if method not in METHODS:
             raise ValueError(f"db has no method {method!r}; it has {', '.join(METHODS)}")
-        bound: Callable[..., Any] = getattr(self, method)
+        bound: Callable[..., dict[str, Any]] = getattr(self, method)
         return bound(*args, **dict(kwargs or {}))
 
     # -- the platform's methods ---------------------------------------------------------------

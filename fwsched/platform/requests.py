@@ -163,15 +163,26 @@ class HttpService:
         stubs: Iterable[Stub] | None = None,
         iparams: Mapping[str, Any] | None = None,
         secure_iparams: Collection[str] | None = None,
+        strict: bool | None = None,
     ) -> None:
-        """After a reload: new templates, toml/file stubs or iparams (code stubs stay)."""
+        """After a reload: new templates, toml/file stubs or iparams (code stubs stay);
+        ``strict=False`` when the simulator turns relaxed."""
         old = self._builder
-        self._builder = RequestBuilder(
-            old.config if config is None else config,
-            old.iparams if iparams is None else iparams,
-            old.secure if secure_iparams is None else secure_iparams,
-            strict=old.strict,
-        )
+        if (
+            config is None
+            and secure_iparams is None
+            and strict is None
+            and (iparams is None or iparams == old.iparams)
+        ):
+            if stubs is None:
+                return  # nothing changed (the common case: one run's iparams again)
+        else:
+            self._builder = RequestBuilder(
+                old.config if config is None else config,
+                old.iparams if iparams is None else iparams,
+                old.secure if secure_iparams is None else secure_iparams,
+                strict=old.strict if strict is None else strict,
+            )
         if stubs is not None:
             self._stubs.replace_configured(stubs)
 
