@@ -142,15 +142,17 @@ def _install(sim: Simulator, args: Mapping[str, Any], progress: Progress) -> Doc
 
 
 def _uninstall(sim: Simulator, args: Mapping[str, Any], progress: Progress) -> Document:
-    """``{"installed", "invocation", "removed": {"schedules"}}``: what the uninstall did."""
-    before = len(sim.schedules())
+    """``{"installed", "invocation", "removed": {"schedules", "db_keys"}}``: what it did."""
+    schedules, keys = len(sim.schedules()), len(sim.db.keys())
     invocation = sim.uninstall(keep_data=bool(args.get("keep_data")))
     # Gone through the uninstall: deleted by the handler, or by the platform after it.
-    removed = before - len(sim.schedules())
     return {
         "installed": sim.installed,
         "invocation": None if invocation is None else invocation.to_json(),
-        "removed": {"schedules": removed},
+        "removed": {
+            "schedules": schedules - len(sim.schedules()),
+            "db_keys": keys - len(sim.db.keys()),
+        },
     }
 
 
@@ -181,6 +183,20 @@ def _schedule(sim: Simulator, args: Mapping[str, Any], progress: Progress) -> Do
     if "schedule_at" in request:
         request["schedule_at"] = resolve_at(request["schedule_at"], sim.now)
     return sim.schedule.call(op, request)
+
+
+def _db(sim: Simulator, args: Mapping[str, Any], progress: Progress) -> Document:
+    """``{"ok", "answer"}``: the db call's answer, or a refusal's ``{"status", "message"}``."""
+    from fwsched.sdk import DbError
+
+    method = str(args.get("method"))
+    if method == "ls":
+        return {"ok": True, "answer": [entry.to_dict() for entry in sim.db.entries()]}
+    try:
+        answer = sim.db.call(method, tuple(args.get("args") or ()), args.get("kwargs") or {})
+    except DbError as err:
+        return {"ok": False, "answer": err.to_dict()}
+    return {"ok": True, "answer": answer}
 
 
 def _schedules(sim: Simulator, args: Mapping[str, Any], progress: Progress) -> Document:
@@ -241,6 +257,7 @@ OPERATIONS_BY_NAME: dict[str, Operation] = {
     "uninstall": _uninstall,
     "schedule": _schedule,
     "schedules": _schedules,
+    "db": _db,
     "history": _history,
     "show": _show,
     "status": _status,

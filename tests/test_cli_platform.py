@@ -140,7 +140,7 @@ def test_install_then_uninstall(app: Path) -> None:
     ok("schedule", "create", "--name", "r", "--data", "{}", "--at", "+1h", "--app", app)
     out = ok("uninstall", "--app", app).stdout.splitlines()
     assert "onAppUninstall (uninstall)" in out[0]
-    assert out[-1] == "uninstalled; removed 2 schedules"  # one by the handler, one after it
+    assert out[-1] == "uninstalled; removed 2 schedules, 0 db keys"  # one by the handler, one after
     assert doc("schedules", "--app", app) == []
     assert "not installed" in fails("uninstall", "--app", app)
     assert [i["source"] for i in history(app)] == ["install", "uninstall"]

@@ -122,18 +122,50 @@ def sandbox_options(f: F) -> F:
             help="Memory limit of the sandbox in MiB (0: none) [default: 512].",
         ),
     ]
-    for option in reversed(options):
+    for option in reversed(options + _network_options()):
         f = option(f)
     return f
+
+
+def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+    # --network and --record reach the Simulator through simulator_options(), so the
+    # commands that take the sandbox options need no parameters of their own for them.
+    if value is not None:
+        ctx.meta[f"fwsched.{param.name}"] = value
+
+
+def _network_options() -> list[Callable[[F], F]]:
+    """SPEC §10: where a handler's requests go."""
+    return [
+        click.option(
+            "--network",
+            type=click.Choice(["offline", "live"]),
+            expose_value=False,
+            callback=_remember,
+            help="offline: only stubs answer requests [default]; live: unmatched ones go out.",
+        ),
+        click.option(
+            "--record",
+            type=click.Path(dir_okay=False, resolve_path=True),
+            metavar="FILE",
+            expose_value=False,
+            callback=_remember,
+            help="Append every live answer to FILE as a stub (replay it as stubs_file).",
+        ),
+    ]
 
 
 def simulator_options(
     *, timeout: float | None = None, isolation: str | None = None, memory_limit: int | None = None
 ) -> dict[str, Any]:
+    ctx = click.get_current_context(silent=True)
+    meta = ctx.meta if ctx is not None else {}
     options: dict[str, Any] = {
         "timeout": timeout,
         "isolation": isolation,
         "memory_limit_mb": memory_limit,
+        "network": meta.get("fwsched.network"),
+        "record": meta.get("fwsched.record"),
     }
     return {key: value for key, value in options.items() if value is not None}
 
@@ -196,6 +228,8 @@ def note_ignored_when_live(session: Session, options: Mapping[str, Any]) -> None
         "timeout": "--timeout",
         "isolation": "--isolation",
         "memory_limit_mb": "--memory-limit",
+        "network": "--network",
+        "record": "--record",
     }
     given = [names[name] for name in options]
     if session.live and given:

@@ -113,7 +113,12 @@ def uninstall(
     if keep_data:
         click.echo("uninstalled; kept the app's data (--keep-data)")
     else:
-        click.echo(f"uninstalled; removed {_schedules(document['removed']['schedules'])}")
+        removed = document["removed"]
+        keys = removed["db_keys"]
+        click.echo(
+            f"uninstalled; removed {_schedules(removed['schedules'])}, "
+            f"{keys} db key{'' if keys == 1 else 's'}"
+        )
 
 
 @click.command()

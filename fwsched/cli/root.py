@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 import click
 
 from fwsched import __version__
-from fwsched.cli import app, platform, schedules, state, time
+from fwsched.cli import app, db, platform, schedules, state, time
 from fwsched.cli.common import Debug, debug_option, error_line, one_line
 from fwsched.errors import FwschedError
 from fwsched.sdk import ScheduleError
@@ -117,6 +117,6 @@ def cli() -> None:
     """
 
 
-for _group in (time, schedules, platform, state, app):
+for _group in (time, schedules, platform, db, state, app):
     for _command in _group.COMMANDS:
         cli.add_command(_command)
