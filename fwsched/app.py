@@ -12,7 +12,6 @@ still run with is collected as `Problem`s for `fwsched validate` to print.
 from __future__ import annotations
 
 import copy
-import json
 import math
 import re
 import tomllib
@@ -23,6 +22,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from fwsched import jsvalues
 from fwsched.errors import AppError
 
 if TYPE_CHECKING:
@@ -336,7 +336,7 @@ def load_app(root: str | Path) -> AppSpec:
 
     manifest = _read_json(path, MANIFEST)
     if not isinstance(manifest, dict):
-        raise AppError(f"manifest.json: expected a JSON object, got {_json_type(manifest)}")
+        raise AppError(f"manifest.json: expected a JSON object, got {jsvalues.type_name(manifest)}")
     events, problems = _manifest_events(manifest)
     functions, function_problems = _manifest_functions(manifest)
     problems += function_problems
@@ -345,7 +345,9 @@ def load_app(root: str | Path) -> AppSpec:
     if (path / IPARAMS).is_file():
         raw = _read_json(path, IPARAMS)
         if not isinstance(raw, dict):
-            raise AppError(f"config/iparams.json: expected a JSON object, got {_json_type(raw)}")
+            raise AppError(
+                f"config/iparams.json: expected a JSON object, got {jsvalues.type_name(raw)}"
+            )
         definitions = raw
     secure = frozenset(name for name, spec in definitions.items() if _flag(spec, "secure"))
 
@@ -390,27 +392,9 @@ def _read_text(root: Path, name: str) -> str:
 
 
 def _read_json(root: Path, name: str) -> Any:
-    try:
-        return json.loads(_read_text(root, name))
-    except json.JSONDecodeError as exc:
-        # JSONDecodeError's lineno and colno are already 1-based.
-        raise AppError(
-            f"{name}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
-        ) from None
+    from fwsched.platform.jsonfile import read_json_file
 
-
-def _json_type(value: Any) -> str:
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if value is None:
-        return "null"
-    return type(value).__name__
+    return read_json_file(root / name, name)[0]
 
 
 def _event_tables(

@@ -12,13 +12,12 @@ The checks run in the table's order and the first failure wins.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from fwsched import iso8601
+from fwsched import iso8601, jsvalues
 from fwsched.durations import to_epoch_us
 from fwsched.records import ScheduleKind
 from fwsched.recurrence import Repeat, known_timezone
@@ -93,18 +92,9 @@ NOT_ISO = "The 'schedule_at' value must be an ISO string"
 _REPEAT_KEYS = ("time_unit", "frequency")
 
 
-def _js_falsy(value: Any) -> bool:
-    """Whether JavaScript reads ``value`` as false: ``{}`` and ``[]`` are true there, unlike Python."""
-    if value is None or value is False or value == "":
-        return True
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return value == 0 or math.isnan(value)
-    return False
-
-
 def _is_recurring(request: Mapping[str, Any]) -> bool:
     """``repeat`` absent or falsy means one-time; anything else asks for a recurring schedule."""
-    return not _js_falsy(request.get("repeat"))
+    return not jsvalues.falsy(request.get("repeat"))
 
 
 def _check_required(request: Mapping[str, Any], keys: tuple[str, ...], recurring: bool) -> None:
@@ -128,17 +118,12 @@ def _check_name_type(name: object) -> str:
     return name
 
 
-def _utf16_length(text: str) -> int:
-    # JavaScript's String.length: characters outside the BMP (an emoji) count 2.
-    return len(text.encode("utf-16-le", errors="surrogatepass")) // 2
-
-
 def _check_name(value: object) -> str:
     """Rules 2 and 3."""
     name = _check_name_type(value)
     if not name:
         raise _bad("Name must not be empty")
-    if _utf16_length(name) > MAX_NAME_LENGTH:
+    if jsvalues.utf16_length(name) > MAX_NAME_LENGTH:
         raise _bad(f"Name length must not be greater than {MAX_NAME_LENGTH}")
     return name
 
@@ -181,7 +166,7 @@ def _check_repeat(repeat: Mapping[str, Any]) -> Repeat:
     if not isinstance(unit, str) or unit not in MAX_FREQUENCY:
         raise _bad("Time unit must either be days, minutes or hours")
     timezone = repeat.get("timezone")
-    if _js_falsy(timezone):
+    if jsvalues.falsy(timezone):
         timezone = "UTC"
     if not isinstance(timezone, str) or not known_timezone(timezone):
         raise _bad("Invalid timezone")

@@ -18,6 +18,7 @@ from typing import Any
 
 __all__ = [
     "DbError",
+    "PlatformError",
     "RequestError",
     "ScheduleError",
     "db",
@@ -33,8 +34,12 @@ Transport = Callable[[str, dict[str, Any]], dict[str, Any]]
 RenderSink = Callable[[Any, Any], None]
 
 
-class ScheduleError(Exception):
-    """A failed schedule call, as the platform reports it: an HTTP-like status and a message."""
+class PlatformError(Exception):
+    """A failed platform call, as the platform reports it: an HTTP-like status and a message.
+
+    ``str(err) == err.message``; ``to_dict()`` is the ``{"status", "message"}`` the command
+    line prints and the sandbox sends across (subclasses add their fields).
+    """
 
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
@@ -45,10 +50,17 @@ class ScheduleError(Exception):
         return self.message
 
     def __repr__(self) -> str:
-        return f"ScheduleError(status={self.status!r}, message={self.message!r})"
+        return f"{type(self).__name__}(status={self.status!r}, message={self.message!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.status, self.message))
 
     def to_dict(self) -> dict[str, Any]:
         return {"status": self.status, "message": self.message}
+
+
+class ScheduleError(PlatformError):
+    """A failed ``schedule`` call (SPEC §2)."""
 
 
 def request_from_call(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[str, Any]:
@@ -128,28 +140,11 @@ class RenderProxy:
 render_data = RenderProxy()
 
 
-class DbError(Exception):
-    """A failed ``db`` call, as ``$db`` reports it: an HTTP-like status and a message."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-    def __str__(self) -> str:
-        return self.message
-
-    def __repr__(self) -> str:
-        return f"DbError(status={self.status!r}, message={self.message!r})"
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (DbError, (self.status, self.message))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"status": self.status, "message": self.message}
+class DbError(PlatformError):
+    """A failed ``db`` call (SPEC §9)."""
 
 
-class RequestError(Exception):
+class RequestError(PlatformError):
     """A failed ``request`` call, as ``$request`` reports it.
 
     ``status`` and ``message`` as for the other services; ``headers``, ``response``
@@ -168,19 +163,11 @@ class RequestError(Exception):
         attempts: int = 0,
         error_source: str | None = None,
     ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
+        super().__init__(status, message)
         self.headers: dict[str, str] = dict(headers or {})
         self.response = response
         self.attempts = attempts
         self.error_source = error_source
-
-    def __str__(self) -> str:
-        return self.message
-
-    def __repr__(self) -> str:
-        return f"RequestError(status={self.status!r}, message={self.message!r})"
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (RequestError.from_dict, (self.to_dict(),))

@@ -73,6 +73,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol, cast
 
+from fwsched import jsvalues
 from fwsched.durations import format_instant, from_epoch_us, to_epoch_us
 from fwsched.sdk import DbError
 
@@ -261,7 +262,7 @@ class DbService:
         **more_options: Any,
     ) -> dict[str, bool]:
         name = _key_text(key)
-        if name is None or _js_falsy(value):
+        if name is None or jsvalues.falsy(value):
             raise DbError(400, MANDATORY)
         if not name.strip():
             raise DbError(400, BLANK_KEY)
@@ -384,20 +385,9 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _js_falsy(value: Any) -> bool:
-    """JavaScript's falsy values as they reach Python: None, False, 0, NaN, ""."""
-    if value is None or value is False:
-        return True
-    if isinstance(value, str):
-        return value == ""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return value == 0 or math.isnan(value)
-    return False
-
-
 def _key_text(key: Any) -> str | None:
     """The key as text (numbers as JS prints them), or None when it is missing or unusable."""
-    if _js_falsy(key):
+    if jsvalues.falsy(key):
         return None
     if isinstance(key, str):
         return key
@@ -409,7 +399,7 @@ def _key_text(key: Any) -> str | None:
 
 
 def _too_long(text: str) -> bool:
-    return len(text.encode("utf-16-le", "surrogatepass")) // 2 > MAX_KEY_LENGTH
+    return jsvalues.utf16_length(text) > MAX_KEY_LENGTH
 
 
 def _shown(value: Any) -> str:

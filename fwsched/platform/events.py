@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from fwsched import jsvalues
 from fwsched.app import FUNCTION_TIMEOUT, AppSpec
 from fwsched.errors import AppError, FwschedError
 from fwsched.outcome import Outcome
@@ -97,7 +97,7 @@ def event_payload(
         if not isinstance(given, dict):
             raise FwschedError(
                 f"The payload must be a JSON object (a payload or its data), "
-                f"got {_json_type(given)}"
+                f"got {jsvalues.type_name(given)}"
             )
         base = copy.deepcopy(given) if is_full_payload(given) else {**base, "data": given}
     payload = {**copy.deepcopy(base), "event": event, "iparams": spec.payload_iparams()}
@@ -133,7 +133,7 @@ def function_payload(spec: AppSpec, params: Any) -> dict[str, Any]:
     if params is None:
         params = {}
     if not isinstance(params, Mapping):
-        raise FwschedError(f"The params must be a JSON object, got {_json_type(params)}")
+        raise FwschedError(f"The params must be a JSON object, got {jsvalues.type_name(params)}")
     return {**copy.deepcopy(dict(params)), "iparams": spec.payload_iparams(), "isInstall": False}
 
 
@@ -145,12 +145,12 @@ def render_of(call: Mapping[str, Any] | None) -> dict[str, Any] | None:
     if call is None:
         return None
     error, data = call.get("error"), call.get("data")
-    if not _truthy(error):
+    if jsvalues.falsy(error):
         return {"status": 200, "response": data}
-    if isinstance(error, dict) and ("message" in error or _truthy(error.get("status"))):
+    if isinstance(error, dict) and ("message" in error or not jsvalues.falsy(error.get("status"))):
         status = error.get("status")
         return {
-            "status": status if _truthy(status) else 500,
+            "status": status if not jsvalues.falsy(status) else 500,
             "message": error.get("message"),
             "errorSource": "APP",
         }
@@ -197,28 +197,3 @@ def install_failure(invocation: Invocation | None) -> str | None:
 
 
 # -- helpers ------------------------------------------------------------------------------
-
-
-def _truthy(value: Any) -> bool:
-    """JavaScript's truthiness, which the platform applies: ``{}`` and ``[]`` are true."""
-    if value is None or value is False:
-        return False
-    if isinstance(value, int | float):
-        return value != 0 and not (isinstance(value, float) and math.isnan(value))
-    if isinstance(value, str):
-        return value != ""
-    return True
-
-
-def _json_type(value: Any) -> str:
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if value is None:
-        return "null"
-    return type(value).__name__

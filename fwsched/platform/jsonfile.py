@@ -12,7 +12,7 @@ from typing import Any
 
 from fwsched.errors import AppError
 
-__all__ = ["json_member_positions", "json_type", "read_json_file"]
+__all__ = ["json_member_positions", "read_json_file"]
 
 
 def _line_col(text: str, pos: int) -> tuple[int, int]:
@@ -73,18 +73,3 @@ def read_json_file(path: Path, label: str) -> tuple[Any, str]:
         raise AppError(
             f"{label}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
         ) from None
-
-
-def json_type(value: Any) -> str:
-    """How a JSON value is named in messages ("an array", "a string", ...)."""
-    if isinstance(value, dict):
-        return "an object"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    return "null" if value is None else type(value).__name__

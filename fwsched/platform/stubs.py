@@ -42,7 +42,8 @@ from typing import Any
 
 from fwsched.app import Problem
 from fwsched.errors import AppError
-from fwsched.platform.jsonfile import json_member_positions, json_type, read_json_file
+from fwsched.jsvalues import type_name as json_type
+from fwsched.platform.jsonfile import json_member_positions, read_json_file
 from fwsched.platform.templates import METHODS
 
 __all__ = [

@@ -24,10 +24,10 @@ from fwsched.sandbox import protocol
 from fwsched.sandbox.output import OutputBuffer, OutputCallback
 from fwsched.sandbox.process import WorkerExited, WorkerProcess, spawn
 from fwsched.sandbox.result import LoadReport, RunResult
-from fwsched.sdk import DbError, RequestError, ScheduleError
+from fwsched.sdk import PlatformError
 
 RpcHandler = Callable[[str, dict[str, Any]], dict[str, Any]]
-"""``(op, request) -> response`` for a handler's ``<service>.<op>(...)``; raises ScheduleError."""
+"""``(op, request) -> response`` for a handler's ``<service>.<op>(...)``; raises a PlatformError."""
 
 Services = Mapping[str, RpcHandler]
 """The platform services a handler can call, by name (``{"schedule": ...}``)."""
@@ -312,7 +312,7 @@ class Sandbox:
             return _rpc_error(500, f"{service} API is not available")
         try:
             response = serve(call, request)
-        except (ScheduleError, DbError, RequestError) as err:
+        except PlatformError as err:
             return protocol.encode("reply", {"error": err.to_dict()})
         except Exception as exc:  # a bug on our side must not hang or kill the handler
             return _rpc_error(500, f"{service}.{call} failed in fwsched: {_one_line(exc)}")

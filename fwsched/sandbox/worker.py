@@ -44,7 +44,7 @@ SPARES = 3  # fresh isolation: children forked ahead of their invocation (bench:
 Handler = Callable[[Any], Any]
 
 # The platform services a handler reaches by RPC, and the error each one raises.
-SERVICE_ERRORS: dict[str, type[Exception]] = {
+SERVICE_ERRORS: dict[str, type[sdk.PlatformError]] = {
     "schedule": sdk.ScheduleError,
     "db": sdk.DbError,
     "request": sdk.RequestError,
