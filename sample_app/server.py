@@ -6,37 +6,43 @@
 - bookReminder is a server function: what a "Remind me" button in the product calls.
 - onScheduledEvent dispatches on `payload["data"]["kind"]`:
   `reminder` prints a reminder and books a follow-up one day later,
-  `followup` prints the follow-up, `sync` advances the sync cursor.
+  `followup` prints the follow-up, `sync` fetches the tasks changed since the
+  cursor it keeps in `db`, with the `getUpdatedTasks` request template
+  (config/requests.json), and moves the cursor on.
+
+The CRM's answers are stubs in fwsched.toml, so the app runs offline.
 
 Try it: `fwsched run sample_app` installs the app (so `hourly_sync` appears), then
 in another shell:
 
     fwsched invoke bookReminder --app sample_app --params '{"task_id": 42, "in_minutes": 30}'
     fwsched trigger --event onTaskCreate --app sample_app   # test_data/onTaskCreate.json
+    fwsched db get sync_cursor --app sample_app             # after the first sync
 """
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import tasks  # a sibling module of server.py
 
-from fwsched.sdk import ScheduleError, render_data, schedule
+from fwsched.sdk import DbError, RequestError, ScheduleError, db, render_data, request, schedule
 
 
 def on_app_install(payload: dict[str, Any]) -> None:
-    base_url = str(payload["iparams"].get("crm_base_url", ""))
-    if not base_url.startswith("https://"):
+    domain = str(payload["iparams"].get("crm_domain", ""))
+    if not tasks.is_host_name(domain):
         # An error blocks the install, and the product shows the message.
-        render_data({"message": f"The CRM base URL must start with https:// (got {base_url!r})"})
+        render_data({"message": f"The CRM domain must be a domain name (got {domain!r})"})
         return
     now = datetime.now(UTC)  # simulated time when run by fwsched
     try:
         # Keyword spelling of the schedule API.
         schedule.create(
             name=tasks.SYNC_SCHEDULE,
-            data={"kind": "sync", "cursor": 0},
+            data={"kind": "sync"},  # the cursor is in db, where every handler sees it
             schedule_at=tasks.next_full_hour(now),
             repeat={"time_unit": "hours", "frequency": 1},
         )
@@ -138,29 +144,27 @@ def remind(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def sync(payload: dict[str, Any]) -> dict[str, Any]:
-    iparams = payload["iparams"]
-    cursor = int(payload["data"].get("cursor", 0))
-    records = tasks.fetch_updated_since(iparams["crm_base_url"], iparams["api_key"], cursor)
-    new_cursor = max((record["id"] for record in records), default=cursor)
-    print(f"fetched {len(records)} updated task(s) since cursor {cursor}; cursor now {new_cursor}")
-
+    """Fetch the tasks changed since the cursor kept in db, then move the cursor on."""
     try:
-        current = schedule.fetch(name=tasks.SYNC_SCHEDULE)
-    except ScheduleError:
-        # An ad-hoc run (`fwsched trigger --payload`) without the schedule: nothing to move on.
-        return {"kind": "sync", "fetched": len(records), "cursor": new_cursor}
-    repeat = current["repeat"]
-    # update() replaces the schedule: keep its repeat, and restart the series at
-    # the next occurrence so the one being handled does not fire again.
-    schedule.update(
-        {
-            "name": tasks.SYNC_SCHEDULE,
-            "data": {"kind": "sync", "cursor": new_cursor},
-            "schedule_at": tasks.iso_at(payload["timestamp"], after=tasks.interval(repeat)),
-            "repeat": repeat,
-        }
-    )
-    return {"kind": "sync", "fetched": len(records), "cursor": new_cursor}
+        since_id = int(db.get(tasks.CURSOR_KEY)["last_id"])
+    except DbError as err:
+        if err.status != 404:  # 404 "Record not found": the first sync
+            raise
+        since_id = 0
+    try:
+        # host, path and the API key come from the template and the iparams.
+        answer = request.invoke_template(tasks.SYNC_TEMPLATE, context={"since_id": since_id})
+    except RequestError as err:
+        # The cursor stays where it was, so the next run asks again.
+        print(f"sync failed: {err} (status {err.status}); cursor stays at {since_id}")
+        return {"kind": "sync", "error": err.status, "cursor": since_id}
+    records = json.loads(answer["response"])["tasks"]
+    last_id = max((record["id"] for record in records), default=since_id)
+    db.set(tasks.CURSOR_KEY, {"last_id": last_id, "synced_at": tasks.iso_at(payload["timestamp"])})
+    # increment creates the key on the first run.
+    db.update(tasks.STATS_KEY, "increment", {"runs": 1, "tasks": len(records)})
+    print(f"fetched {len(records)} updated task(s) since {since_id}; cursor now {last_id}")
+    return {"kind": "sync", "fetched": len(records), "cursor": last_id}
 
 
 exports = {

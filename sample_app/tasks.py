@@ -1,15 +1,23 @@
-"""Helpers of the sample app, in a sibling module to show that server.py can import them.
-
-Nothing here talks to the network: `fetch_updated_since` pretends to call the
-CRM with a deterministic answer, so runs of the sample are reproducible.
-"""
+"""Helpers of the sample app, in a sibling module to show that server.py can import them."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 SYNC_SCHEDULE = "hourly_sync"
+SYNC_TEMPLATE = "getUpdatedTasks"  # config/requests.json, declared in manifest.json
+CURSOR_KEY = "sync_cursor"  # db: {"last_id": N, "synced_at": ISO}
+STATS_KEY = "sync_stats"  # db: {"runs": N, "tasks": N}
+
+_HOST_NAME = re.compile(
+    r"(?i)[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)+"
+)
+
+
+def is_host_name(text: str) -> bool:
+    """A domain such as acme.myfreshworks.com (no scheme, no path): a request template's host."""
+    return _HOST_NAME.fullmatch(text) is not None
 
 
 def followup_name(task_id: object) -> str:
@@ -41,22 +49,3 @@ def next_full_hour(now: datetime) -> str:
     """The first whole hour after `now`: where the hourly sync series starts."""
     hour = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
     return (hour + timedelta(hours=1)).isoformat().replace("+00:00", "Z")
-
-
-def interval(repeat: dict[str, Any]) -> timedelta:
-    """The time between two occurrences of a recurring schedule."""
-    return timedelta(**{repeat["time_unit"]: repeat["frequency"]})
-
-
-def fetch_updated_since(base_url: str, api_key: str, cursor: int) -> list[dict[str, Any]]:
-    """Tasks updated since `cursor`, as the CRM would answer `GET {base_url}/api/tasks`.
-
-    Simulated: a few made-up records whose count depends only on the cursor.
-    """
-    headers = {"Authorization": f"Token token={api_key}"}  # what a real call would send
-    del headers
-    count = (cursor * 7 + 3) % 5
-    return [
-        {"id": cursor + n, "title": f"Task {cursor + n}", "url": f"{base_url}/tasks/{cursor + n}"}
-        for n in range(1, count + 1)
-    ]

@@ -626,7 +626,10 @@ def test_sample_app_loads_cleanly() -> None:
     assert spec.functions == {"bookReminder": FunctionSpec("bookReminder", 10.0)}
     assert spec.account == Account(12345, "acme.myfreshworks.com", "US", "freshsales")
     assert spec.secure_iparams == frozenset({"api_key"})
-    assert set(spec.iparams) == {"api_key", "crm_base_url"}
+    assert set(spec.iparams) == {"api_key", "crm_domain"}
+    assert spec.requests is not None and spec.requests.declared == {"getUpdatedTasks"}
+    assert spec.requests.template("getUpdatedTasks") is not None
+    assert len(spec.stubs) == 3
     assert spec.timeout == 20.0
     assert spec.start == datetime(2026, 1, 5, 9, tzinfo=UTC)
     handlers = ["onAppInstallHandler", "onAppUninstallHandler", "onScheduledEventHandler"]
