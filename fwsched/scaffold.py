@@ -19,17 +19,18 @@ MANIFEST = {
 }
 
 SERVER = '''\
-"""Scheduled events of this app: a reminder that books a follow-up.
+"""Scheduled events of this app: a reminder that books a follow-up and counts itself in db.
 
 Try it:
     fwsched run                 # in this directory; then, in another shell:
     fwsched schedule create --name reminder_1 --at +10m --data '{"task": "call Acme"}'
     fwsched advance 10m
+    fwsched db get stats
 """
 
 from datetime import UTC, datetime, timedelta
 
-from fwsched.sdk import ScheduleError, schedule
+from fwsched.sdk import ScheduleError, db, schedule
 
 
 def on_scheduled_event(payload):
@@ -38,6 +39,8 @@ def on_scheduled_event(payload):
     # time too, a few milliseconds later as the handler runs.
     due = datetime.fromtimestamp(payload["timestamp"] / 1000, UTC)
     print(f"[{due:%Y-%m-%d %H:%M}Z] reminder: {data.get('task')}")
+    # The app's data storage ($db): increment creates the key the first time.
+    db.update("stats", "increment", {"reminders": 1})
     if data.get("followup"):
         return {"reminded": data.get("task"), "followup": None}
     try:
@@ -105,10 +108,12 @@ def test_a_reminder_fires_and_books_a_follow_up(fwsched_sim):
     assert "reminder: call Acme" in reminder.log
     assert reminder.payload["iparams"]["api_key"] == "****"
     assert fwsched_sim.schedule.fetch(name="followup")["data"]["followup"] is True
+    assert fwsched_sim.db.get("stats") == {"reminders": 1}
 
     [followup] = fwsched_sim.advance("1d")
     assert followup.schedule == "followup"
     assert fwsched_sim.schedules() == []
+    assert fwsched_sim.db.get("stats") == {"reminders": 2}
 '''
 
 GITIGNORE = """\
