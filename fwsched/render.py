@@ -215,9 +215,28 @@ def print_invocation(console: Console, invocation: Mapping[str, Any]) -> None:
     _section(
         console, "payload", json.dumps(invocation.get("payload"), indent=2, ensure_ascii=False)
     )
+    if invocation.get("requests"):
+        lines = "\n".join(request_line(request) for request in invocation["requests"])
+        _section(console, "requests", lines)
     _section(console, "output", invocation.get("log") or "(none)")
     if invocation.get("traceback"):
         _section(console, "traceback", str(invocation["traceback"]))
+
+
+def request_line(request: Mapping[str, Any]) -> str:
+    """One request of ``show`` (SPEC §10): ``METHOD URL STATUS (answered by ..., ...)``.
+
+    The URL is the recorded one, secure iparams already masked."""
+    attempts = int(request.get("attempts") or 0)
+    details = [
+        f"answered by {request.get('answered_by')}",
+        f"{attempts} attempt{'' if attempts == 1 else 's'}",
+        duration(request.get("duration_ms")),
+    ]
+    if request.get("template"):
+        details.append(f"template {request['template']}")
+    method, url = request.get("method") or "?", request.get("url") or "(no URL)"
+    return f"{method} {url}  {request.get('status')}  ({', '.join(details)})"
 
 
 def _section(console: Console, title: str, body: str) -> None:
