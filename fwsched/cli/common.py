@@ -155,6 +155,13 @@ def _network_options() -> list[Callable[[F], F]]:
     ]
 
 
+def network_options(f: F) -> F:
+    """``--network`` and ``--record`` alone, for a command without the sandbox options."""
+    for option in reversed(_network_options()):
+        f = option(f)
+    return f
+
+
 def simulator_options(
     *, timeout: float | None = None, isolation: str | None = None, memory_limit: int | None = None
 ) -> dict[str, Any]:

@@ -37,7 +37,7 @@ def _call(
     document = session.call("db", {"method": method, "args": args, "kwargs": dict(kwargs or {})})
     if not document["ok"]:
         answer = document["answer"]
-        click.echo(json.dumps(answer, ensure_ascii=False))
+        _print(answer, bool(ctx.params.get("as_json")))
         error_line(f"{answer['message']} (status {answer['status']})")
         ctx.exit(1)
     return document["answer"]

@@ -21,11 +21,13 @@ from fwsched.cli.common import (
     firing_session,
     json_arg,
     json_option,
+    network_options,
     note,
     note_ignored_when_live,
     print_json,
     sandbox_options,
     session_for,
+    simulator_options,
 )
 from fwsched.errors import FwschedError
 
@@ -125,6 +127,7 @@ def uninstall(
 @click.argument("function", metavar="NAME")
 @click.option("--params", metavar="JSON|@FILE", help="The function's arguments (an object).")
 @json_option
+@network_options
 @app_option
 @debug_option
 @click.pass_context
@@ -138,7 +141,10 @@ def invoke(
     args: dict[str, Any] = {"function": function}
     if params is not None:
         args["params"] = json_arg("--params", params)
-    document = session_for(app_from(ctx, app)).call("invoke", args)
+    options = simulator_options()  # --network and --record
+    session = session_for(app_from(ctx, app), **options)
+    document = session.call("invoke", args)
+    note_ignored_when_live(session, options)
     reason = _failure(document)
     if as_json:
         print_json(document)
