@@ -211,13 +211,16 @@ def _schedules(sim: Simulator, args: Mapping[str, Any], progress: Progress) -> D
 
 
 def _history(sim: Simulator, args: Mapping[str, Any], progress: Progress) -> Document:
+    """``{"invocations", "older"}``: the newest ``limit`` (all without), and how many more."""
     limit = args.get("limit")
+    name, outcome = args.get("name"), args.get("outcome")
     invocations = sim.history(
-        name=args.get("name"),
-        outcome=args.get("outcome"),
-        limit=None if limit is None else int(limit),
+        name=name, outcome=outcome, limit=None if limit is None else int(limit)
     )
-    return {"invocations": [invocation.to_json() for invocation in invocations]}
+    older = 0
+    if limit is not None and len(invocations) == int(limit):
+        older = sim.store.matching_count(name=name, outcome=outcome) - len(invocations)
+    return {"invocations": [invocation.to_json() for invocation in invocations], "older": older}
 
 
 def _show(sim: Simulator, args: Mapping[str, Any], progress: Progress) -> Document:

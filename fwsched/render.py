@@ -17,8 +17,9 @@ from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
-from rich.table import Table
 from rich.text import Text
+
+from fwsched.layout import Column, Grid
 
 OUTCOME_STYLES = {
     "ok": "green",
@@ -111,20 +112,29 @@ def invocation_summary(invocation: Mapping[str, Any], *, tail: bool = False) -> 
     return last_line(log) if tail else first_line(log)
 
 
-def invocation_line(invocation: Mapping[str, Any]) -> str:
-    """``#ID  FIRE_AT  SCHEDULE  OUTCOME  DURATION  first log line`` (or the error)."""
-    return (
-        f"#{invocation['id']:<4} {invocation['fire_at']}  {schedule_label(invocation):<20}  "
-        f"{invocation['outcome']:<11} {duration(invocation.get('duration_ms')):>8}  "
-        f"{invocation_summary(invocation)}"
-    ).rstrip()
+TIME_WIDTH = len("2026-01-05T09:00:00Z")
+TIME_WIDTH_MS = len("2026-01-05T09:00:00.000Z")
 
 
-def invocation_text(invocation: Mapping[str, Any]) -> Text:
+def time_width(invocations: Iterable[Mapping[str, Any]]) -> int:
+    """The width of the fire-time field that keeps a batch of lines aligned (milliseconds
+    appear only when there are some)."""
+    return max((len(str(i["fire_at"])) for i in invocations), default=TIME_WIDTH)
+
+
+def invocation_line(invocation: Mapping[str, Any], *, times: int = TIME_WIDTH) -> str:
+    """``#ID  FIRE_AT  SCHEDULE  OUTCOME  DURATION  first log line`` (or the error).
+
+    ``times`` is the width of the fire-time field (``time_width`` of the batch)."""
+    return invocation_text(invocation, times=times).plain
+
+
+def invocation_text(invocation: Mapping[str, Any], *, times: int = TIME_WIDTH) -> Text:
     """``invocation_line`` with the outcome coloured."""
     outcome = str(invocation["outcome"])
     text = Text(
-        f"#{invocation['id']:<4} {invocation['fire_at']}  {schedule_label(invocation):<20}  "
+        f"#{invocation['id']:<4} {invocation['fire_at']:<{times}}  "
+        f"{schedule_label(invocation):<20}  "
     )
     text.append(f"{outcome:<11}", style=OUTCOME_STYLES.get(outcome, ""))
     text.append(f" {duration(invocation.get('duration_ms')):>8}  {invocation_summary(invocation)}")
@@ -154,41 +164,61 @@ def advance_summary(document: Mapping[str, Any]) -> str:
 # -- tables and panels --------------------------------------------------------------------
 
 
-def schedules_table(schedules: Sequence[Mapping[str, Any]], *, title: str | None = None) -> Table:
-    table = Table(title=title, title_justify="left", box=None, header_style="bold")
-    for column in ("name", "kind", "next fire", "repeat", "data"):
-        table.add_column(column, no_wrap=column != "data", overflow="fold")
+def schedules_table(schedules: Sequence[Mapping[str, Any]]) -> Grid:
+    """Name, kind, next fire time and repeat stay whole; the data preview shrinks first."""
+    grid = Grid(
+        [
+            Column("name"),
+            Column("kind"),
+            Column("next fire"),
+            Column("repeat", shrink=2),
+            Column("data", shrink=1),
+        ]
+    )
     for schedule in schedules:
-        table.add_row(
+        grid.add_row(
             str(schedule["name"]),
             str(schedule["kind"]),
             str(schedule["next_fire_at"]),
             repeat_text(schedule.get("repeat")),
             preview(schedule.get("data")),
         )
-    return table
+    return grid
 
 
-def history_table(invocations: Sequence[Mapping[str, Any]], *, tail: bool = False) -> Table:
-    table = Table(box=None, header_style="bold")
-    table.add_column("id", justify="right", no_wrap=True)
-    table.add_column("fire time", no_wrap=True)
-    table.add_column("schedule", no_wrap=True)
-    table.add_column("outcome", no_wrap=True)
-    table.add_column("duration", justify="right", no_wrap=True)
-    # The only flexible column: it shrinks (with an ellipsis) so the others stay whole.
-    table.add_column("log tail" if tail else "log", overflow="ellipsis", no_wrap=True, ratio=1)
+def history_table(invocations: Sequence[Mapping[str, Any]]) -> Grid:
+    """id, time, schedule, outcome and duration stay whole (``fwsched show ID`` needs the id);
+    the log column, the last line of the output as the dashboard shows it, shrinks."""
+    grid = Grid(
+        [
+            Column("id", justify="right"),
+            Column("fire time"),
+            Column("schedule"),
+            Column("outcome"),
+            Column("duration", justify="right"),
+            Column("log", shrink=1),
+        ]
+    )
     for invocation in invocations:
         outcome = str(invocation["outcome"])
-        table.add_row(
+        grid.add_row(
             str(invocation["id"]),
             str(invocation["fire_at"]),
             schedule_label(invocation),
-            Text(outcome, style=OUTCOME_STYLES.get(outcome, "")),
+            (outcome, OUTCOME_STYLES.get(outcome, "")),
             duration(invocation.get("duration_ms")),
-            invocation_summary(invocation, tail=tail),
+            invocation_summary(invocation, tail=True),
         )
-    return table
+    return grid
+
+
+def print_grid(console: Console, grid: Grid) -> None:
+    """A grid at the console's width; without colour, as plain text (fast for long histories)."""
+    if console.no_color or console.color_system is None:
+        console.file.write(grid.plain(console.width) + "\n")
+        console.file.flush()
+    else:
+        console.print(grid)
 
 
 def print_invocation(console: Console, invocation: Mapping[str, Any]) -> None:
@@ -197,13 +227,15 @@ def print_invocation(console: Console, invocation: Mapping[str, Any]) -> None:
     header = Text(f"Invocation {invocation['id']}  {schedule_label(invocation)}  ", style="bold")
     header.append(outcome, style=OUTCOME_STYLES.get(outcome, ""))
     console.print(header)
+    started_at = invocation.get("started_at")
     fields = [
         ("fire_at", invocation.get("fire_at")),
-        ("timestamp", invocation.get("timestamp")),
+        ("timestamp", _timestamp_text(invocation.get("timestamp"))),
         ("source", invocation.get("source")),
         ("event", invocation.get("event")),
-        ("started_at", invocation.get("started_at")),
-        ("duration", duration(invocation.get("duration_ms"))),
+        # The only wall-clock time here; every other time is simulated.
+        ("started_at", f"{started_at} (real time)" if started_at else None),
+        ("duration", precise_duration(invocation.get("duration_ms"))),
         ("error", invocation.get("error")),
         ("return_value", json.dumps(invocation.get("return_value"), ensure_ascii=False)),
     ]
@@ -239,10 +271,39 @@ def request_line(request: Mapping[str, Any]) -> str:
     return f"{method} {url}  {request.get('status')}  ({', '.join(details)})"
 
 
+def precise_duration(ms: float | None) -> str:
+    """``show``'s duration: to 0.1 ms, however long (tables round; this one does not)."""
+    return "-" if ms is None else f"{ms:.1f} ms"
+
+
+def _timestamp_text(timestamp: Any) -> str | None:
+    """The payload's epoch milliseconds, and the instant they name."""
+    if timestamp is None:
+        return None
+    from datetime import UTC, datetime
+
+    from fwsched.durations import format_instant
+
+    try:
+        instant = datetime.fromtimestamp(int(timestamp) / 1000, UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return str(timestamp)
+    return f"{timestamp} ({format_instant(instant)})"
+
+
 def _section(console: Console, title: str, body: str) -> None:
     console.print(Text(title, style="bold"))
     for line in body.rstrip("\n").splitlines() or [""]:
         console.print(Text("  " + line))
+
+
+def running_text(running: Mapping[str, Any]) -> str:
+    """``#12 digest for 5.0 s``: the invocation a live runner's handler is running for."""
+    import time
+
+    started = running.get("started_at")
+    elapsed = "" if started is None else f" for {duration((time.time() - float(started)) * 1000)}"
+    return f"#{running['id']} {schedule_label(running)}{elapsed}"
 
 
 def print_status(console: Console, status: Mapping[str, Any]) -> None:
@@ -250,6 +311,9 @@ def print_status(console: Console, status: Mapping[str, Any]) -> None:
     if status.get("live"):
         pace = "paused" if runner.get("paused") else f"speed {runner.get('speed', 1):g}x"
         live = f"yes (pid {runner.get('pid')}, {pace})"
+        running = runner.get("running")
+        if running:
+            live += f"; running {running_text(running)}"
     else:
         live = "no"
     mode = (

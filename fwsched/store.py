@@ -88,6 +88,21 @@ MIGRATIONS: list[str] = [
 RUNNING = "running"  # outcome of an invocation that has started and not finished
 
 
+def _invocation_filter(
+    name: str | None, outcome: str | None, after_id: int
+) -> tuple[str, list[Any]]:
+    """The WHERE clause of a history query: finished invocations, optionally filtered."""
+    clauses, params = ["id > ?", "outcome != ?"], [after_id, RUNNING]
+    if name is not None:
+        # A schedule's name, or an event's or server function's (SPEC §8).
+        clauses.append("(schedule = ? OR event = ?)")
+        params += [name, name]
+    if outcome is not None:
+        clauses.append("outcome = ?")
+        params.append(outcome)
+    return " AND ".join(clauses), params
+
+
 def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
@@ -464,18 +479,8 @@ class Store:
         after_id: int = 0,
     ) -> list[Invocation]:
         """Finished invocations, oldest first; ``limit`` keeps the newest N."""
-        clauses, params = ["id > ?", "outcome != ?"], [after_id, RUNNING]
-        if name is not None:
-            # A schedule's name, or an event's or server function's (SPEC §8).
-            clauses.append("(schedule = ? OR event = ?)")
-            params += [name, name]
-        if outcome is not None:
-            clauses.append("outcome = ?")
-            params.append(outcome)
-        sql = (
-            f"SELECT {self._INVOCATION_COLUMNS} FROM invocations WHERE {' AND '.join(clauses)} "
-            "ORDER BY id DESC"
-        )
+        where, params = _invocation_filter(name, outcome, after_id)
+        sql = f"SELECT {self._INVOCATION_COLUMNS} FROM invocations WHERE {where} ORDER BY id DESC"
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
@@ -484,6 +489,12 @@ class Store:
 
     def invocation_count(self) -> int:
         return int(self._conn.execute("SELECT COUNT(*) FROM invocations").fetchone()[0])
+
+    def matching_count(self, *, name: str | None = None, outcome: str | None = None) -> int:
+        """How many finished invocations ``invocations`` would list without a limit."""
+        where, params = _invocation_filter(name, outcome, 0)
+        row = self._conn.execute(f"SELECT COUNT(*) FROM invocations WHERE {where}", params)
+        return int(row.fetchone()[0])
 
     # -- installation (SPEC §8) ------------------------------------------------------------
 

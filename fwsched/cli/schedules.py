@@ -69,11 +69,11 @@ def schedules(ctx: click.Context, as_json: bool, app: str | None) -> None:
     if as_json:
         print_json(document["schedules"])
         return
-    from fwsched.render import make_console, schedules_table
+    from fwsched.render import make_console, print_grid, schedules_table
 
     console = make_console()
     if document["schedules"]:
-        console.print(schedules_table(document["schedules"]))
+        print_grid(console, schedules_table(document["schedules"]))
     else:
         console.print("No schedules.")
     console.print(f"simulated now {document['now']}", style="dim")

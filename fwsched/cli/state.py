@@ -19,10 +19,19 @@ OUTCOMES = ("ok", "error", "timeout", "crashed", "load-error", "interrupted")
 # -- history ------------------------------------------------------------------------------
 
 
+HISTORY_DEFAULT = 50  # rows a plain `fwsched history` shows: a long history takes seconds
+
+
 @click.command()
-@click.option("--name", help="Only this schedule's invocations.")
+@click.option("--name", help="Only this schedule's (or event's, or function's) invocations.")
 @click.option("--outcome", type=click.Choice(OUTCOMES), help="Only invocations with this outcome.")
-@click.option("--limit", type=click.IntRange(min=1), metavar="N", help="The newest N only.")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help=f"The newest N only [default: {HISTORY_DEFAULT}; with --json: all].",
+)
+@click.option("--all", "show_all", is_flag=True, help="Every invocation.")
 @json_option
 @app_option
 @debug_option
@@ -32,19 +41,35 @@ def history(
     name: str | None,
     outcome: str | None,
     limit: int | None,
+    show_all: bool,
     as_json: bool,
     app: str | None,
 ) -> None:
-    """Past invocations, newest last."""
+    """Past invocations, newest last (the newest 50 unless --limit N or --all)."""
+    if show_all and limit is not None:
+        raise click.UsageError("give --limit N or --all, not both", ctx)
+    if limit is None and not show_all and not as_json:
+        limit = HISTORY_DEFAULT
     args = {"name": name, "outcome": outcome, "limit": limit}
-    invocations = session_for(app_from(ctx, app)).call("history", args)["invocations"]
+    document = session_for(app_from(ctx, app)).call("history", args)
+    invocations = document["invocations"]
     if as_json:
         print_json(invocations)
         return
-    from fwsched.render import history_table, make_console
+    from fwsched.render import history_table, make_console, print_grid
 
     console = make_console()
-    console.print(history_table(invocations) if invocations else "No invocations.")
+    if not invocations:
+        console.print("No invocations.")
+        return
+    print_grid(console, history_table(invocations))
+    older = int(document.get("older") or 0)
+    if older:
+        noun = "invocation" if older == 1 else "invocations"
+        console.print(
+            f"… {older:,} older {noun} not shown (--limit N for more, --all for every one)",
+            style="dim",
+        )
 
 
 @click.command()

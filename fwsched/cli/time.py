@@ -179,11 +179,12 @@ def advance(
     if as_json:
         print_json(document)
     else:
-        from fwsched.render import advance_summary, invocation_text, make_console
+        from fwsched.render import advance_summary, invocation_text, make_console, time_width
 
         console = make_console()
+        times = time_width(invocations)
         for invocation in invocations:
-            console.print(invocation_text(invocation))
+            console.print(invocation_text(invocation, times=times))
         console.print(advance_summary(document))
     failed = [i for i in invocations if i["outcome"] != "ok"]
     if fail_on_error and failed:
