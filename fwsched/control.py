@@ -2,15 +2,18 @@
 
 The socket is ``<app>/.fwsched/control.sock`` (mode 0600, never a TCP port). A
 request is one line of JSON, ``{"op": NAME, "args": {...}}``; the answer is a
-stream of JSON lines: ``{"wait": true}`` heartbeats while the runner is busy,
-``{"progress": {...}}`` for long commands, then exactly one ``{"result": DOC}``
-or ``{"error": {"kind", "message", "status"?}}``. The heartbeats let the client
-keep a short idle timeout (a dead runner is noticed in seconds) while an advance
-through a year of occurrences may take minutes.
+stream of JSON lines: ``{"wait": true}`` heartbeats while the runner is busy
+(with ``"behind": TEXT``, what the runner is busy with, while the request has not
+started), ``{"progress": {...}}`` for long commands, then exactly one
+``{"result": DOC}`` or ``{"error": {"kind", "message", "status"?}}``. The
+heartbeats let the client keep a short idle timeout (a dead runner is noticed in
+seconds) while an advance through a year of occurrences may take minutes, and
+say why it waits.
 
-The server only moves requests: it hands each to ``submit`` (the live runner
-queues it for its driver thread, since the engine is not thread-safe) and relays
-what the driver puts in the request's outbox.
+The server only moves requests: it hands each to ``submit`` on the connection's
+thread (the live runner answers a read-only one there and then, and queues the
+others for its driver thread, since the engine is not thread-safe) and relays
+what is put in the request's outbox.
 
 The registry is a directory (``$FWSCHED_HOME/runners``, default
 ``~/.local/state/fwsched/runners``) with one small JSON file per live runner, so
@@ -132,6 +135,7 @@ class Request:
     args: dict[str, Any]
     outbox: queue.Queue[dict[str, Any]] = field(default_factory=queue.Queue)
     cancelled: threading.Event = field(default_factory=threading.Event)
+    started: threading.Event = field(default_factory=threading.Event)  # the driver took it
 
     def progress(self, fields: dict[str, Any]) -> None:
         self.outbox.put({"progress": fields})
@@ -146,9 +150,15 @@ class Request:
 class ControlServer:
     """Accepts connections on the socket; each request goes to ``submit`` on its own thread."""
 
-    def __init__(self, path: Path, submit: Callable[[Request], None]) -> None:
+    def __init__(
+        self,
+        path: Path,
+        submit: Callable[[Request], None],
+        busy: Callable[[], str | None] | None = None,
+    ) -> None:
         self.path = path
         self._submit = submit
+        self._busy = busy  # what keeps a request waiting: "the running handler", ...
         self._listener: socket.socket | None = None
         self._stop = threading.Event()
         self._wake_r, self._wake_w = os.pipe()
@@ -263,6 +273,9 @@ class ControlServer:
                 item = request.outbox.get(timeout=HEARTBEAT)
             except queue.Empty:
                 item = {"wait": True}
+                behind = None if request.started.is_set() or self._busy is None else self._busy()
+                if behind:
+                    item["behind"] = behind
             if not _send(conn, item):
                 request.cancelled.set()  # the client is gone: do not start it
                 return
@@ -331,12 +344,14 @@ def request(
     args: Mapping[str, Any] | None = None,
     *,
     on_progress: Callable[[dict[str, Any]], None] | None = None,
+    on_wait: Callable[[str], None] | None = None,
     connect_timeout: float = CONNECT_TIMEOUT,
     idle_timeout: float = IDLE_TIMEOUT,
     total_timeout: float = TOTAL_TIMEOUT,
 ) -> Any:
     """Send one command to the runner at ``path`` and return its result document.
 
+    ``on_wait`` hears what the runner is busy with while the command waits its turn.
     Raises ``NotLive`` if no runner listens there (the caller then acts on the state
     directly), the command's own error (``ScheduleError``, ``AppError``, ...) if it
     failed, and ``FwschedError`` if the runner stops answering.
@@ -350,13 +365,14 @@ def request(
             raise NotLive(f"the runner at {path} closed the connection: {exc}") from None
         sock.settimeout(idle_timeout)
         with sock.makefile("rb") as reader:
-            return _read_answer(reader, path, on_progress, idle_timeout, total_timeout)
+            return _read_answer(reader, path, on_progress, on_wait, idle_timeout, total_timeout)
 
 
 def _read_answer(
     reader: Any,
     path: Path,
     on_progress: Callable[[dict[str, Any]], None] | None,
+    on_wait: Callable[[str], None] | None,
     idle_timeout: float,
     total_timeout: float,
 ) -> Any:
@@ -382,6 +398,8 @@ def _read_answer(
             raise error_from_wire(answer["error"])
         if "progress" in answer and on_progress is not None:
             on_progress(answer["progress"])
+        if answer.get("behind") and on_wait is not None:
+            on_wait(str(answer["behind"]))
     raise FwschedError(f"the live runner did not finish within {total_timeout:g} s")
 
 

@@ -12,6 +12,12 @@ The clock runs no further than the next occurrence until the driver has fired it
 exactly its due time, however late the driver wakes (SPEC §5). Only one already
 overdue when the runner started fires at the current time.
 
+The driver is busy for as long as a handler runs (up to its timeout) or a command
+fires. Meanwhile read-only commands are answered on the control server's threads
+from a ``StateReader`` (a read-only view of the committed state), the others wait
+in the mailbox, and the monitor thread refreshes the display from the same view
+(the running handler with its elapsed time, schedules fired by a long advance).
+
 Stopping (Ctrl-C, SIGTERM, ``stop()``): the handler that is running finishes,
 the clock is saved, the socket and the registry entry are removed. A second
 Ctrl-C interrupts the running handler (recorded ``interrupted``).
@@ -26,6 +32,7 @@ import signal
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -33,16 +40,19 @@ from typing import Any
 
 from fwsched import control
 from fwsched.dashboard import RECENT, SHOWN_SCHEDULES, Display, Snapshot
+from fwsched.durations import format_instant
 from fwsched.engine import DEFAULT_TIMEOUT, Simulator
 from fwsched.errors import AppError, FwschedError
-from fwsched.operations import Document, execute
+from fwsched.operations import Document, StateView, execute, is_read_only
 from fwsched.platform import events
+from fwsched.reader import StateReader
 from fwsched.reloader import Reloader
 
 IDLE_WAIT = 5.0  # seconds the driver sleeps at most when nothing is due
 SAVE_INTERVAL = 2.0  # seconds between saves of a running clock
 MIN_WAIT = 0.001  # the clock's µs rounding can leave a due time a hair ahead: don't spin
 REFRESH_INTERVAL = 0.2  # seconds between display refreshes while firing a burst
+MONITOR_INTERVAL = 0.25  # seconds between the monitor's looks at a busy driver
 JOIN_BOUND = 5.0
 
 
@@ -122,6 +132,12 @@ class LiveRunner:
         self._manifest_error: str | None = None
         self._last_id = 0
         self._previous_handlers: dict[int, Any] = {}
+        self._reader: StateReader | None = None
+        # What the driver is doing, and since when (monotonic); None while it waits.
+        # Written by the driver only; the monitor and the control threads read it.
+        self._busy: tuple[str, float] | None = None
+        self._signal: str | None = None  # the signal that asked to stop
+        self._done = threading.Event()  # ends the monitor
 
     # -- control from outside ---------------------------------------------------------
 
@@ -139,6 +155,9 @@ class LiveRunner:
             return
         if self._stopping:
             raise KeyboardInterrupt  # the second Ctrl-C: interrupt the running handler
+        # No display call here: this interrupts the driver, which may hold the display's
+        # lock. The monitor thread says what happens next.
+        self._signal = signal.Signals(signum).name
         self.stop()
 
     # -- the run ----------------------------------------------------------------------
@@ -150,9 +169,12 @@ class LiveRunner:
         sim.set_speed(0.0 if self.paused else self.speed)
         latest = sim.history(limit=1)
         self._last_id = latest[-1].id if latest else 0
-        server = control.ControlServer(self.socket, self._mailbox.put)
+        if sim.store.label != ":memory:":
+            self._reader = StateReader.open(Path(sim.store.label), sim.clock, sim.spec)
+        server = control.ControlServer(self.socket, self._submit, busy=self._busy_text)
         reloader = Reloader(sim.spec.root) if self.reload else None
         watcher: threading.Thread | None = None
+        monitor = threading.Thread(target=self._monitor, name="fwsched-monitor", daemon=True)
         entry: Path | None = None
         try:
             server.start()
@@ -163,6 +185,7 @@ class LiveRunner:
                 )
                 watcher.start()
             self.display.start(self._snapshot())
+            monitor.start()
             self._check_app()
             if self.install:
                 self._first_install()
@@ -170,9 +193,13 @@ class LiveRunner:
             self._loop()
         except KeyboardInterrupt:
             # Only a second signal gets here: the engine recorded the handler interrupted.
-            self.display.notice("stopped: the running handler was interrupted", error=True)
+            self.display.notice("the running handler was interrupted", error=True)
         finally:
             self._cleaning = True
+            self._busy = None
+            self._done.set()
+            if monitor.is_alive():
+                monitor.join(JOIN_BOUND)
             if entry is not None:
                 control.unregister(entry)
             server.close()
@@ -186,10 +213,19 @@ class LiveRunner:
             sim.set_speed(0.0)
             sim.clock.hold(None)
             sim.save_clock()
+            self.display.notice(self._stop_line())
             self._refresh()
             self.display.stop()
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
             self._mailbox.close()
             self._restore_signals()
+
+    def _stop_line(self) -> str:
+        cause = f" ({self._signal})" if self._signal else ""
+        # Short enough for the dashboard's last screen at 80 columns.
+        return f"stopped{cause}; the clock is saved at {format_instant(self.sim.now)}"
 
     def _loop(self) -> None:
         sim, clock = self.sim, self.sim.clock
@@ -204,7 +240,9 @@ class LiveRunner:
                 break
             # Run on to the next occurrence and no further: it fires at its due time.
             clock.hold(sim.next_fire_time())
-            if sim.fire_next(sim.now) is not None:
+            with self._doing("handler"):
+                fired = sim.fire_next(sim.now)
+            if fired is not None:
                 dirty = True
                 if time.monotonic() - last_refresh < REFRESH_INTERVAL:
                     continue  # more may be due: fire them before showing anything
@@ -228,7 +266,62 @@ class LiveRunner:
             return bound
         return min(bound, max(until, MIN_WAIT))
 
+    @contextlib.contextmanager
+    def _doing(self, what: str) -> Iterator[None]:
+        self._busy = (what, time.monotonic())
+        try:
+            yield
+        finally:
+            self._busy = None
+
     # -- requests ---------------------------------------------------------------------
+
+    def _submit(self, request: control.Request) -> None:
+        """On a control server thread: answer a read-only command from the state at once,
+        queue the others for the driver (which may be running a handler for a while)."""
+        reader = self._reader
+        if reader is None or not is_read_only(request.op, request.args):
+            self._mailbox.put(request)
+            return
+        try:
+            with reader.read() as view:
+                document = execute(view, request.op, request.args)
+                if request.op == "status":
+                    self._live_status(document, view)
+        except Exception as exc:
+            request.fail(exc)
+            return
+        request.answer(document)
+
+    def _busy_text(self) -> str | None:
+        """What keeps a queued command waiting (sent in its heartbeats)."""
+        busy = self._busy
+        if busy is None:
+            return None
+        reader = self._reader
+        if reader is not None:
+            with reader.read():
+                running = reader.running()
+            if running is not None:
+                return "the running handler"
+        if busy[0] == "handler":
+            return "the running handler"
+        if busy[0] == "reload":
+            return "the app to reload"
+        return f"another command ({busy[0]})"
+
+    def _live_status(self, document: Document, view: StateView | None) -> None:
+        document["live"] = True
+        runner: dict[str, Any] = {
+            "pid": os.getpid(),
+            "speed": self.speed,
+            "paused": self.paused,
+            "socket": str(self.socket),
+        }
+        running = view.running() if isinstance(view, StateReader) else None
+        if running is not None:
+            runner["running"] = _running_json(running)
+        document["runner"] = runner
 
     def _serve_mailbox(self) -> bool:
         items = self._mailbox.take()
@@ -243,6 +336,7 @@ class LiveRunner:
     def _execute(self, request: control.Request) -> None:
         if request.cancelled.is_set():
             return  # its client went away before it started
+        request.started.set()
 
         def progress(fields: Document) -> None:
             request.progress(fields)
@@ -251,9 +345,15 @@ class LiveRunner:
                     f"the live runner was stopped during the command, after "
                     f"{fields.get('fired')} invocation(s), at {fields.get('at')}"
                 )
+            if request.cancelled.is_set():  # its client went away (Ctrl-C): stop here too
+                raise FwschedError(
+                    f"cancelled by its client after {fields.get('fired')} invocation(s), "
+                    f"at {fields.get('at')}"
+                )
 
         try:
-            document = execute(self.sim, request.op, request.args, progress)
+            with self._doing(request.op):
+                document = execute(self.sim, request.op, request.args, progress)
         except KeyboardInterrupt:
             request.fail(FwschedError("the live runner was stopped during the command"))
             raise
@@ -261,13 +361,7 @@ class LiveRunner:
             request.fail(exc)
             return
         if request.op == "status":
-            document["live"] = True
-            document["runner"] = {
-                "pid": os.getpid(),
-                "speed": self.speed,
-                "paused": self.sim.clock.paused,
-                "socket": str(self.socket),
-            }
+            self._live_status(document, None)
         request.answer(document)
 
     # -- reloading --------------------------------------------------------------------
@@ -279,17 +373,21 @@ class LiveRunner:
     def _reload(self, changes: frozenset[Path]) -> None:
         sim = self.sim
         root = sim.spec.root
-        names = sorted(str(path.relative_to(root)) for path in changes)
-        try:
-            sim.reload()
-        except AppError as exc:
-            self._manifest_error = str(exc)
+        names = ", ".join(sorted(str(path.relative_to(root)) for path in changes))
+        with self._doing("reload"):
+            try:
+                sim.reload()
+            except AppError as exc:
+                self._manifest_error = str(exc)
+            else:
+                self._manifest_error = None
+            if not self.fixed_timeout:
+                sim.timeout = float(sim.spec.timeout or DEFAULT_TIMEOUT)
+            self._check_app()
+        if self._load_errors:  # the errors themselves are shown in red
+            self.display.notice(f"reload failed: {names} changed; the app has errors", error=True)
         else:
-            self._manifest_error = None
-        if not self.fixed_timeout:
-            sim.timeout = float(sim.spec.timeout or DEFAULT_TIMEOUT)
-        self.display.notice(f"reloaded: {', '.join(names)} changed")
-        self._check_app()
+            self.display.notice(f"reloaded: {names} changed")
 
     def _check_app(self) -> None:
         """Load server.py now (warming the sandbox) and collect what is wrong with the app."""
@@ -329,20 +427,28 @@ class LiveRunner:
     # -- display ----------------------------------------------------------------------
 
     def _snapshot(self) -> Snapshot:
-        sim = self.sim
-        schedules = sim.schedules()
+        """What the display shows; from the reader when there is one (any thread may ask)."""
+        reader = self._reader
+        if reader is None:
+            return self._snapshot_of(self.sim, None)
+        with reader.read() as view:
+            return self._snapshot_of(view, view.running())
+
+    def _snapshot_of(self, view: StateView, running: dict[str, Any] | None) -> Snapshot:
+        schedules = view.schedules()
         return Snapshot(
-            app=str(sim.spec.root),
+            app=str(view.spec.root),
             speed=self.speed,
-            paused=sim.clock.paused,
+            paused=self.paused,  # the runner's setting: stopping pauses the clock itself
             reload=self.reload,
             socket=str(self.socket),
-            relaxed=not sim.strict,
-            installed=sim.installed,
+            relaxed=not view.strict,
+            installed=view.installed,
             schedules=[schedule.to_json() for schedule in schedules[:SHOWN_SCHEDULES]],
             schedule_count=len(schedules),
-            recent=[invocation.to_json() for invocation in sim.history(limit=RECENT)],
+            recent=[invocation.to_json() for invocation in view.history(limit=RECENT)],
             load_errors=list(self._load_errors),
+            running=None if running is None else _running_json(running),
         )
 
     def _refresh(self) -> None:
@@ -350,6 +456,33 @@ class LiveRunner:
             self.display.invocation(invocation.to_json())
             self._last_id = invocation.id
         self.display.update(self._snapshot())
+
+    # -- the monitor ------------------------------------------------------------------
+
+    def _monitor(self) -> None:
+        """While the driver is busy: keep the display current and say what a stop waits for.
+
+        The driver cannot refresh the display while a handler runs or an advance fires;
+        this thread does, from the reader, at least twice a second.
+        """
+        announced = False
+        while not self._done.wait(MONITOR_INTERVAL):
+            busy = self._busy
+            if self._stopping and not announced and busy is not None:
+                announced = True
+                what = "handler" if self._busy_text() == "the running handler" else "command"
+                self.display.notice(
+                    f"stopping after the running {what} (Ctrl-C again to stop it now)"
+                )
+            # A reload is short, and its notice should come before the errors it found.
+            if busy is None or busy[0] == "reload" or self._reader is None:
+                continue
+            try:
+                snapshot = self._snapshot()
+            except Exception:  # a display refresh must never end the runner
+                continue
+            if self._busy is not None:  # else the driver has refreshed (or will) itself
+                self.display.update(snapshot)
 
     # -- signals ----------------------------------------------------------------------
 
@@ -363,3 +496,13 @@ class LiveRunner:
         for signum, handler in self._previous_handlers.items():
             signal.signal(signum, handler)
         self._previous_handlers.clear()
+
+
+def _running_json(running: dict[str, Any]) -> dict[str, Any]:
+    """``Store.running()`` as plain JSON values (``started_at`` in epoch seconds)."""
+    started = running.get("started_at")
+    return {
+        **running,
+        "fire_at": format_instant(running["fire_at"]),
+        "started_at": None if started is None else started.timestamp(),
+    }

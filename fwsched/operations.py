@@ -6,6 +6,10 @@ live runner calls it on *its* Simulator for requests that arrive on the control
 socket; the CLI renders only these documents, so the output is the same either
 way. ``args`` and the documents are plain JSON values, since they cross the socket.
 
+The read-only commands (``is_read_only``) need only a ``StateView``: the live
+runner answers them from a ``reader.StateReader`` while its Simulator is busy
+running a handler, through this same table.
+
 Errors are raised, never returned: ``ScheduleError`` for the schedule API,
 ``FwschedError`` subclasses for the rest (a bad DURATION is a ``UsageError``).
 """
@@ -14,15 +18,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from fwsched.durations import format_instant, parse_duration, parse_instant, parse_when
 from fwsched.errors import FwschedError, UsageError
 from fwsched.sdk import OPERATIONS
 
 if TYPE_CHECKING:
+    from fwsched.app import AppSpec
     from fwsched.engine import Simulator
-    from fwsched.records import Invocation
+    from fwsched.platform.db import DbEntry
+    from fwsched.records import Invocation, Schedule
+    from fwsched.store import Store
 
 Document = dict[str, Any]
 Progress = Callable[[Document], None]
@@ -42,17 +49,86 @@ STATUS_KEYS = (
 )
 
 
+class DbReads(Protocol):
+    def call(
+        self, method: str, args: tuple[Any, ...] = (), kwargs: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]: ...
+
+    def entries(self) -> list[DbEntry]: ...
+
+
+class StateView(Protocol):
+    """What the read-only commands use: a ``Simulator`` has it, and so does a ``StateReader``."""
+
+    spec: AppSpec
+    store: Store
+
+    @property
+    def db(self) -> DbReads: ...
+
+    @property
+    def now(self) -> datetime: ...
+
+    @property
+    def strict(self) -> bool: ...
+
+    @property
+    def installed(self) -> bool: ...
+
+    def counts(self) -> tuple[int, int]: ...
+
+    def schedules(self) -> list[Schedule]: ...
+
+    def history(
+        self,
+        *,
+        name: str | None = None,
+        outcome: str | None = None,
+        limit: int | None = None,
+        after_id: int = 0,
+    ) -> list[Invocation]: ...
+
+    def invocation(self, invocation_id: int) -> Invocation | None: ...
+
+    def next_fire_time(self) -> datetime | None: ...
+
+
+# Commands that change nothing (their functions take a StateView), and the db's such calls.
+READ_ONLY = frozenset({"schedules", "history", "show", "status"})
+DB_READS = frozenset({"get", "ls"})
+
+
+def is_read_only(name: str, args: Mapping[str, Any]) -> bool:
+    """Whether ``name`` only reads the state (a live runner answers it while a handler runs)."""
+    if name == "db":
+        return args.get("method") in DB_READS
+    return name in READ_ONLY
+
+
 def _ignore(_: Document) -> None:
     pass
 
 
 def execute(
-    sim: Simulator, name: str, args: Mapping[str, Any], progress: Progress | None = None
+    sim: Simulator | StateView,
+    name: str,
+    args: Mapping[str, Any],
+    progress: Progress | None = None,
 ) -> Document:
-    """Run the command ``name`` with ``args`` on ``sim``; the JSON document it answers."""
+    """Run the command ``name`` with ``args`` on ``sim``; the JSON document it answers.
+
+    A read-only command runs on any ``StateView``; the others need the Simulator.
+    """
     operation = OPERATIONS_BY_NAME.get(name)
     if operation is None:
         raise UsageError(f"unknown command {name!r}")
+    if is_read_only(name, args):
+        # Their signatures take a StateView: the cast only fits the table's one type.
+        return operation(cast("Simulator", sim), args, progress or _ignore)
+    from fwsched.engine import Simulator
+
+    if not isinstance(sim, Simulator):
+        raise TypeError(f"{name!r} changes the state: it runs on the Simulator, not a view")
     if args.get("relaxed"):
         # --relaxed is remembered in the state until `fwsched reset` (SPEC §5).
         sim.relax()
@@ -185,7 +261,7 @@ def _schedule(sim: Simulator, args: Mapping[str, Any], progress: Progress) -> Do
     return sim.schedule.call(op, request)
 
 
-def _db(sim: Simulator, args: Mapping[str, Any], progress: Progress) -> Document:
+def _db(sim: StateView, args: Mapping[str, Any], progress: Progress) -> Document:
     """``{"ok", "answer"}``: the db call's answer, or a refusal's ``{"status", "message"}``."""
     from fwsched.sdk import DbError
 
@@ -199,7 +275,7 @@ def _db(sim: Simulator, args: Mapping[str, Any], progress: Progress) -> Document
     return {"ok": True, "answer": answer}
 
 
-def _schedules(sim: Simulator, args: Mapping[str, Any], progress: Progress) -> Document:
+def _schedules(sim: StateView, args: Mapping[str, Any], progress: Progress) -> Document:
     return {
         "schedules": [schedule.to_json() for schedule in sim.schedules()],
         "now": format_instant(sim.now),
@@ -210,7 +286,7 @@ def _schedules(sim: Simulator, args: Mapping[str, Any], progress: Progress) -> D
 # -- history ------------------------------------------------------------------------------
 
 
-def _history(sim: Simulator, args: Mapping[str, Any], progress: Progress) -> Document:
+def _history(sim: StateView, args: Mapping[str, Any], progress: Progress) -> Document:
     """``{"invocations", "older"}``: the newest ``limit`` (all without), and how many more."""
     limit = args.get("limit")
     name, outcome = args.get("name"), args.get("outcome")
@@ -223,7 +299,7 @@ def _history(sim: Simulator, args: Mapping[str, Any], progress: Progress) -> Doc
     return {"invocations": [invocation.to_json() for invocation in invocations], "older": older}
 
 
-def _show(sim: Simulator, args: Mapping[str, Any], progress: Progress) -> Document:
+def _show(sim: StateView, args: Mapping[str, Any], progress: Progress) -> Document:
     invocation_id = int(args["id"])
     invocation = sim.invocation(invocation_id)
     if invocation is None:
@@ -231,7 +307,7 @@ def _show(sim: Simulator, args: Mapping[str, Any], progress: Progress) -> Docume
     return invocation.to_json()
 
 
-def _status(sim: Simulator, args: Mapping[str, Any], progress: Progress) -> Document:
+def _status(sim: StateView, args: Mapping[str, Any], progress: Progress) -> Document:
     schedules, invocations = sim.counts()
     return {
         "app": str(sim.spec.root),

@@ -227,6 +227,8 @@ class ServiceProxy:
             return self._transport(method, {"args": list(args), "kwargs": kwargs})
 
         call.__name__ = method
+        # Kept: a handler that loops over db.get(...) builds the forwarder once, not per call.
+        self.__dict__[method] = call
         return call
 
     def __dir__(self) -> list[str]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,9 @@ class Session:
     app_root: Path
     simulator: dict[str, Any] = field(default_factory=dict)
     live: bool = False  # set once a command went through a live runner
+    # Told what the live runner is busy with while a command waits its turn (the CLI
+    # says so on stderr); called with None once the command has its answer.
+    waiting: Callable[[str | None], None] | None = None
 
     @property
     def socket(self) -> Path:
@@ -56,12 +59,17 @@ class Session:
         deadline = time.monotonic() + LOCK_WAIT
         while True:
             try:
-                document: Document = control.request(self.socket, name, args, on_progress=progress)
+                document: Document = control.request(
+                    self.socket, name, args, on_progress=progress, on_wait=self.waiting
+                )
             except control.NotLive:
                 pass
             else:
                 self.live = True
                 return document
+            finally:
+                if self.waiting is not None:
+                    self.waiting(None)
             try:
                 return self._direct(name, args, progress)
             except StateBusyError:

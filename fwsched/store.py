@@ -161,6 +161,14 @@ class Store:
         return store
 
     @classmethod
+    def open_reader(cls, path: Path | str) -> Store:
+        """A read-only connection to the state at ``path``, which its owner keeps open (in
+        WAL mode a reader sees the last commit and never blocks the owner's writes)."""
+        uri = f"{Path(path).absolute().as_uri()}?mode=ro"
+        conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+        return cls(conn, str(path))
+
+    @classmethod
     def _check_before_writing(cls, path: Path) -> None:
         """Refuse a corrupt or unknown file while it is still byte for byte as it was.
 
@@ -250,6 +258,15 @@ class Store:
             self._conn.execute("ROLLBACK")
             raise
         self._conn.execute("COMMIT")
+
+    @contextmanager
+    def read_transaction(self) -> Iterator[None]:
+        """Several reads that see one commit (a reader's; takes no write lock)."""
+        self._conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self._conn.execute("COMMIT")
 
     # -- settings: clock and relaxed mode --------------------------------------------------
 
@@ -421,6 +438,26 @@ class Store:
                 invocation_id,
             ),
         )
+
+    def running(self) -> dict[str, Any] | None:
+        """The invocation that has started and not finished (the live runner's, at most one):
+        ``{"id", "schedule", "source", "event", "fire_at", "started_at"}``, or None."""
+        row = self._conn.execute(
+            "SELECT id, schedule, source, event, fire_at_us, started_at_us FROM invocations "
+            "WHERE outcome = ? ORDER BY id DESC LIMIT 1",
+            (RUNNING,),
+        ).fetchone()
+        if row is None:
+            return None
+        id_, schedule, source, event, fire_at_us, started_at_us = row
+        return {
+            "id": id_,
+            "schedule": schedule,
+            "source": source,
+            "event": event,
+            "fire_at": from_epoch_us(fire_at_us),
+            "started_at": None if started_at_us is None else from_epoch_us(started_at_us),
+        }
 
     def interrupt_running(self) -> int:
         """Mark invocations left ``running`` by a process that died as ``interrupted``."""

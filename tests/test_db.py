@@ -766,6 +766,18 @@ def test_set_then_get_round_trips_modulo_nulls(value: dict[str, Any]) -> None:
     assert db.get("k") == nulled(value)
 
 
+@settings(max_examples=150, deadline=None)
+@given(value=json_values | st.tuples(json_values) | st.dictionaries(st.integers(), json_values))
+def test_the_fast_plain_copy_is_what_json_gives(value: Any) -> None:
+    """``_plain`` copies plain values itself and asks json for the rest: same result."""
+    wrapped = {"v": value}
+    copied = dbmod._plain(wrapped)
+    assert repr(copied) == repr(json.loads(json.dumps(wrapped)))  # NaN == NaN here
+    assert copied is not wrapped
+    if isinstance(value, dict | list) and value:
+        assert copied["v"] is not value
+
+
 steps = st.lists(
     st.one_of(
         st.text(st.characters(exclude_characters=".[]"), min_size=1, max_size=5),

@@ -626,7 +626,8 @@ def test_run_installs_a_never_installed_app_exactly_once(
 ) -> None:
     app = make_app(INSTALLING, manifest=INSTALLING_MANIFEST, toml=TOML)
     runner = start_runner(app, "--paused")
-    assert doc("status", "--app", app)["installed"] is True
+    # Read-only commands answer from the state at once, also while the install runs.
+    wait_for(lambda: doc("status", "--app", app)["installed"], "the first install")
     assert [s["name"] for s in doc("schedules", "--app", app)] == ["sync"]
     # The platform commands go through the runner like the others.
     pong = doc("invoke", "ping", "--params", '{"n": 3}', "--app", app)

@@ -213,7 +213,51 @@ def app_from(ctx: click.Context, app: str | None, positional: str | None = None)
 def session_for(app_root: Path, **simulator: Any) -> Session:
     from fwsched.session import Session
 
-    return Session(app_root, {k: v for k, v in simulator.items() if v is not None})
+    options = {k: v for k, v in simulator.items() if v is not None}
+    return Session(app_root, options, waiting=WaitNotice(sys.stderr))
+
+
+class WaitNotice:
+    """``waiting for the running handler (5 s)…`` on stderr while a command waits its turn.
+
+    On a terminal the line counts up in place and is erased once the answer comes; in
+    a log it is written once per cause.
+    """
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self._tty = _isatty(stream)
+        self._began: float | None = None
+        self._shown: str | None = None
+
+    def __call__(self, behind: str | None) -> None:
+        import time
+
+        if behind is None:  # answered
+            if self._tty and self._shown is not None:
+                self._stream.write("\r\x1b[2K")
+                self._stream.flush()
+            self._began = self._shown = None
+            return
+        if self._began is None:
+            self._began = time.monotonic()
+        seconds = round(time.monotonic() - self._began) + 1  # the first heartbeat is 1 s in
+        line = f"waiting for {behind} ({seconds} s)…"
+        if self._tty:
+            self._stream.write("\r\x1b[2K" + line)
+        elif behind != self._shown:
+            self._stream.write(line + "\n")
+        else:
+            return
+        self._shown = behind
+        self._stream.flush()
+
+
+def _isatty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
 
 
 def firing_session(

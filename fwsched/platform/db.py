@@ -399,7 +399,10 @@ def _key_text(key: Any) -> str | None:
 
 
 def _too_long(text: str) -> bool:
-    return jsvalues.utf16_length(text) > MAX_KEY_LENGTH
+    # A character is one or two UTF-16 code units: most keys are decided by their length.
+    if len(text) * 2 <= MAX_KEY_LENGTH:
+        return False
+    return len(text) > MAX_KEY_LENGTH or jsvalues.utf16_length(text) > MAX_KEY_LENGTH
 
 
 def _shown(value: Any) -> str:
@@ -412,13 +415,50 @@ def _shown(value: Any) -> str:
         return repr(value)
 
 
+_PLAIN_SCALARS = frozenset({str, int, float, bool, type(None)})
+_SLOW: Any = object()
+
+
 def _plain(value: Any) -> Any:
     """``value`` as plain JSON data (a fresh copy), or ``_NOT_JSON`` (also when too deep)."""
+    copied = _copy_plain(value, 1)
+    if copied is not _SLOW:
+        return copied
     try:
         plain = json.loads(json.dumps(value))
     except (TypeError, ValueError, RecursionError):
         return _NOT_JSON
     return plain if _depth(plain) <= MAX_DEPTH else _NOT_JSON
+
+
+def _copy_plain(value: Any, level: int) -> Any:
+    """A copy of ``value`` when it holds only dicts with str keys, lists and scalars of
+    exactly JSON's types, at most ``MAX_DEPTH`` deep (what a handler's call brings); else
+    ``_SLOW``, and ``_plain`` asks json. Either way the result is the same, this is faster."""
+    kind = type(value)
+    if kind in _PLAIN_SCALARS:
+        return value
+    if level > MAX_DEPTH:
+        return _SLOW
+    if kind is dict:
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if type(key) is not str:
+                return _SLOW
+            copied = item if type(item) in _PLAIN_SCALARS else _copy_plain(item, level + 1)
+            if copied is _SLOW:
+                return _SLOW
+            out[key] = copied
+        return out
+    if kind is list:
+        items: list[Any] = []
+        for item in value:
+            copied = item if type(item) in _PLAIN_SCALARS else _copy_plain(item, level + 1)
+            if copied is _SLOW:
+                return _SLOW
+            items.append(copied)
+        return items
+    return _SLOW
 
 
 def _depth(value: Any) -> int:
@@ -455,15 +495,23 @@ def _nulled(value: Any) -> Any:
     return value
 
 
+# Made once: json.dumps builds an encoder per call for any non-default option.
+_SIZE_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+_STORED_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+
+
 def _json_size(value: Any) -> int:
     """Bytes of compact UTF-8 JSON, as the platform measures (NaN and Infinity are null)."""
-    text = json.dumps(_finite_or_null(value), separators=(",", ":"), ensure_ascii=False)
+    try:
+        text = _SIZE_ENCODER.encode(value)
+    except ValueError:  # NaN or an infinity somewhere: measured as null
+        text = _SIZE_ENCODER.encode(_finite_or_null(value))
     return len(text.encode("utf-8", "surrogatepass"))
 
 
 def _stored_text(value: Any) -> str:
     # ASCII so that any string (even a lone surrogate) fits in SQLite's UTF-8 text.
-    return json.dumps(value, separators=(",", ":"), allow_nan=False)
+    return _STORED_ENCODER.encode(value)
 
 
 def _has_empty_key(value: Any) -> bool:
