@@ -17,7 +17,7 @@ Errors are raised, never returned: ``ScheduleError`` for the schedule API,
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from fwsched.durations import format_instant, parse_duration, parse_instant, parse_when
@@ -238,16 +238,21 @@ def _uninstall(sim: Simulator, args: Mapping[str, Any], progress: Progress) -> D
 def resolve_at(value: Any, now: datetime) -> Any:
     """``--at now`` and ``--at +DURATION`` are relative to the simulated now of the owner.
 
-    An ISO string is passed to the API unchanged, so ``fetch`` returns it as given.
+    A running clock has milliseconds; the result is rounded up to the whole second
+    (up: ``+5m`` must stay at least 5 minutes ahead). An ISO string is passed to the
+    API unchanged, so ``fetch`` returns it as given.
     """
     if not isinstance(value, str):
         return value
     text = value.strip()
     if text.lower() == "now" or text.startswith("+"):
         try:
-            return format_instant(parse_when(text, now))
+            when = parse_when(text, now)
         except ValueError as exc:
             raise UsageError(f"--at: {exc}") from None
+        if when.microsecond:
+            when = when.replace(microsecond=0) + timedelta(seconds=1)
+        return format_instant(when)
     return value
 
 

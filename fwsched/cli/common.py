@@ -330,14 +330,21 @@ def check_duration(text: str) -> None:
 
 
 def echo_invocation(document: Mapping[str, Any]) -> None:
-    """One invocation as a line, then its log (if more than the line shows) and traceback."""
-    from fwsched.render import invocation_text, make_console
+    """One invocation as a line, then the output the line does not show, and the traceback.
+
+    The line shows the first log line of an invocation that ended ``ok`` (the rest
+    follows, indented) and the error of one that did not (its whole output follows).
+    """
+    from fwsched.render import invocation_summary, invocation_text, make_console
 
     console = make_console()
     console.print(invocation_text(document))
-    lines = (document.get("log") or "").splitlines()
-    if len([line for line in lines if line.strip()]) > 1:  # else the summary shows it all
-        for line in lines:
-            console.print("  " + line, markup=False)
+    lines = (document.get("log") or "").rstrip("\n").splitlines()
+    while lines and not lines[0].strip():
+        lines = lines[1:]
+    if lines and lines[0].strip() == invocation_summary(document):
+        lines = lines[1:]  # already on the line above
+    for line in lines:
+        console.print("  " + line, markup=False, highlight=False)
     if document.get("traceback"):
         console.print(document["traceback"].rstrip(), markup=False, style="red")
