@@ -149,6 +149,7 @@ class HttpService:
         self._lock = threading.Lock()
         self._sent: deque[datetime] = deque()
         self._log: list[dict[str, Any]] = []
+        self._by_invocation: dict[Any, list[dict[str, Any]]] = {}
 
     # -- configuration ------------------------------------------------------------------
 
@@ -218,7 +219,9 @@ class HttpService:
             return [dict(entry) for entry in self._log]
 
     def requests_for(self, invocation: Any) -> list[dict[str, Any]]:
-        return [entry for entry in self.requests if entry["invocation"] == invocation]
+        """The requests of one invocation (without copying the whole log at each one)."""
+        with self._lock:
+            return [dict(entry) for entry in self._by_invocation.get(invocation, ())]
 
     def close(self) -> None:
         if self._client is not None and self._owns_client:
@@ -454,6 +457,7 @@ class HttpService:
         }
         with self._lock:
             self._log.append(entry)
+            self._by_invocation.setdefault(invocation, []).append(entry)
 
 
 def _status_text(status: int) -> str:
