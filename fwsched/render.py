@@ -243,7 +243,8 @@ def print_invocation(console: Console, invocation: Mapping[str, Any]) -> None:
         fields.append(("render", json.dumps(invocation["render"], ensure_ascii=False)))
     for label, value in fields:
         if value is not None:
-            console.print(f"  {label:<13} {value}")
+            # Not markup: an error or a value may hold brackets ("[[request.stubs]]").
+            console.print(f"  {label:<13} {value}", markup=False)
     _section(
         console, "payload", json.dumps(invocation.get("payload"), indent=2, ensure_ascii=False)
     )

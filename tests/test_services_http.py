@@ -524,6 +524,8 @@ def test_show_lists_the_requests(make_app: MakeApp, monkeypatch: pytest.MonkeyPa
     assert "stub" in shown[0] and "getTasks" in shown[0]
     assert shown[1].split()[:3] == ["GET", "https://api.example.com/none", "502"]
     assert "none" in shown[1]
+    # the refusal the handler returned is shown whole (brackets are no markup)
+    assert "fwsched.toml [[request.stubs]] or run with --network live" in text
     # an invocation without requests has no such section
     assert fw("trigger", "--payload", '{"calls": []}', "--app", app).exit_code == 0
     assert "requests" not in fw("show", "2", "--app", app).stdout.splitlines()
