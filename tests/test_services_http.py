@@ -436,15 +436,21 @@ def test_record_and_replay_on_the_command_line(
     monkeypatch.setenv("FWSCHED_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("FWSCHED_APP", raising=False)
     app = make_http_app(make_app, '[request]\nstubs_file = "recorded.json"\n', port=server.port)
-    payload = json.dumps({"calls": [call("invoke_template", "local")]})
+    calls = {"calls": [call("invoke_template", "local")]}
+    payload = json.dumps(calls)
     at = ["--app", str(app), "--relaxed", "--json"]
-    live = fw("trigger", "--payload", payload, "--network", "live", "--record",
-              str(app / "recorded.json"), *at)  # fmt: skip
+    # a scheduled run, fired by `fwsched advance --network live --record FILE`
+    create = ["schedule", "create", "--name", "sync", "--data", payload]
+    assert fw(*create, "--at", "2026-01-05T10:00:00Z", *at).exit_code == 0
+    record = ["--network", "live", "--record", app / "recorded.json"]
+    live = fw("advance", "1h", *record, *at)
     assert live.exit_code == 0, live.stderr
-    first = json.loads(live.stdout)
+    [first] = json.loads(live.stdout)["invocations"]
     assert [r["answered_by"] for r in first["requests"]] == ["live"]
     assert first["requests"][0]["url"] == f"{server.base}/tasks?key=****"
+    assert len(server.seen) == 1
     server.close()
+    # replayed offline (the default) by `fwsched trigger`: the recorded file is the stubs file
     offline = fw("trigger", "--payload", payload, *at)
     assert offline.exit_code == 0, offline.stderr
     second = json.loads(offline.stdout)
@@ -454,6 +460,9 @@ def test_record_and_replay_on_the_command_line(
     other = json.dumps({"calls": [call("get", server.base + "/other")]})
     refused = json.loads(fw("trigger", "--payload", other, *at).stdout)
     assert refused["return_value"][0]["message"] == NO_STUB.format(f"GET {server.base}/other")
+    # --network live on trigger too: the server is gone, so it cannot connect
+    gone = json.loads(fw("trigger", "--payload", other, "--network", "live", *at).stdout)
+    assert gone["return_value"][0]["message"] == "Error in establishing connection"
 
 
 # -- masking -------------------------------------------------------------------------------
