@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from fwsched import jsvalues
-from fwsched.errors import AppError
+from fwsched.errors import AppError, did_you_mean
 
 if TYPE_CHECKING:
     from fwsched.platform.stubs import Stub
@@ -228,12 +228,18 @@ class AppSpec:
         """Judge the export names the sandbox found in server.py against the manifest."""
         exported = set(export_names)
         problems = [
-            _error(f"Event callback '{handler}' is not defined in server.py exports")
+            _error(
+                f"Event callback '{handler}' is not defined in server.py exports"
+                + did_you_mean(handler, exported)
+            )
             for handler in self.handlers
             if handler not in exported
         ]
         problems += [
-            _error(f"Function '{name}' is not defined in server.py exports")
+            _error(
+                f"Function '{name}' is not defined in server.py exports"
+                + did_you_mean(name, exported)
+            )
             for name in self.functions or ()
             if name not in exported
         ]

@@ -37,6 +37,7 @@ from fwsched.platform.db import DbEntry, DbService
 from fwsched.records import Invocation, Schedule, Source
 from fwsched.recurrence import next_occurrence
 from fwsched.sandbox import Isolation, Sandbox
+from fwsched.sandbox.result import naming_limits
 from fwsched.schedule_api import ScheduleAPI
 from fwsched.sdk import DbError, RequestError, ScheduleError
 from fwsched.store import Entry, Store
@@ -611,6 +612,8 @@ class Simulator:
             result = self.sandbox.invoke(
                 started.payload, fire_at=started.fire_at, handler=started.handler, timeout=timeout
             )
+            function = started.event if started.source == "function" else None
+            result = naming_limits(result, memory_limit_mb=self.memory_limit_mb, function=function)
         except BaseException:
             # Ctrl-C (or a bug of ours) cut the run short: it has no outcome, and it has
             # fired, so it must not fire again.

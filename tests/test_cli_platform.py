@@ -214,7 +214,11 @@ def test_invoke_json_is_the_invocation(app: Path, tmp_path: Path) -> None:
             ["answer", "--params", '{"how": "bad_error"}'],
             "The error should be a JSON Object with a message or a status parameter. (status 400)",
         ),
-        (["sleepy"], "killed after 1 s timeout"),
+        (
+            ["sleepy"],
+            "killed after 1 s timeout (the limit is set by functions.sleepy.timeout in "
+            "manifest.json, 5 s if not given)",
+        ),
     ],
 )
 def test_a_function_that_fails_or_renders_an_error_exits_1(

@@ -345,7 +345,10 @@ def test_without_a_functions_block_any_export_may_be_invoked(make_app: MakeApp) 
 def test_a_function_has_its_own_timeout(sim: Simulator) -> None:
     run = sim.invoke("sleepy")
     assert run.outcome == Outcome.TIMEOUT
-    assert run.error == "killed after 1 s timeout"
+    assert run.error == (
+        "killed after 1 s timeout "
+        "(the limit is set by functions.sleepy.timeout in manifest.json, 5 s if not given)"
+    )
     assert events.function_timeout(sim.spec, "bookReminder") == 10
     assert events.function_timeout(sim.spec, "answer") == 5  # the platform's default
 

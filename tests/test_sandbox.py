@@ -239,12 +239,15 @@ def test_output_is_capped_at_one_mebibyte(
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_sys_exit_ends_the_sandbox_process(
+def test_sys_exit_in_a_handler_is_an_error_that_says_handlers_return(
     behaviours: Path, sandboxes: Callable[..., Sandbox], mode: Isolation
 ) -> None:
     sandbox = sandboxes(behaviours, "sys_exits", isolation=mode)
     result = invoke(sandbox)
-    assert (result.outcome, result.exit_code) == (Outcome.CRASHED, 4)
+    assert result.outcome == Outcome.ERROR and result.exit_code is None
+    assert result.error is not None
+    assert result.error.startswith("SystemExit(4): a handler must return (or raise an error)")
+    assert result.traceback is not None and "sys.exit(4)" in result.traceback
     after_failure_still_ok(sandbox)
 
 

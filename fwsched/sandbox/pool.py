@@ -19,6 +19,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from fwsched.errors import did_you_mean
 from fwsched.outcome import Outcome
 from fwsched.sandbox import protocol
 from fwsched.sandbox.output import OutputBuffer, OutputCallback
@@ -116,7 +117,8 @@ class Sandbox:
                 return _load_error(report.error, report.traceback, self._load_log)
             if handler not in report.exports:
                 return _load_error(
-                    f"Event callback '{handler}' is not defined in server.py exports",
+                    f"Event callback '{handler}' is not defined in server.py exports"
+                    + did_you_mean(handler, report.exports),
                     log=output.text(),
                 )
             return self._run(handler, payload, fire_at.timestamp(), limit, output)

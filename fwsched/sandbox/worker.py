@@ -28,7 +28,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 from fwsched import sdk
 from fwsched.sandbox import protocol
@@ -328,7 +328,9 @@ class Worker:
                 value = _run_async(value)
             result["value"] = value
         except SystemExit as exc:
-            _exit_like_python(exc)
+            # A handler is a function the platform calls and waits for: exiting is a bug in
+            # it, not the end of the sandbox (sys.exit(0) looked like a crash with code 0).
+            result.update(outcome="error", error=_exit_error(exc), traceback=_user_traceback(exc))
         except BaseException as exc:
             result.update(outcome="error", error=_one_line(exc), traceback=_user_traceback(exc))
         finally:
@@ -463,18 +465,13 @@ def _run_async(awaitable: Any) -> Any:
     return asyncio.run(awaitable if asyncio.iscoroutine(awaitable) else wait())
 
 
-def _exit_like_python(exc: SystemExit) -> NoReturn:
-    """``sys.exit()`` in a handler ends the sandbox process, as it would any Python program."""
-    code = exc.code
-    if code is None:
-        status = 0
-    elif isinstance(code, int):
-        status = code
-    else:
-        print(code, file=sys.stderr)
-        status = 1
-    _flush()
-    os._exit(status)
+def _exit_error(exc: SystemExit) -> str:
+    """The one-line error of a handler that raised ``SystemExit`` (``sys.exit()``)."""
+    code = "" if exc.code is None else f"({exc.code!r})"
+    return (
+        f"SystemExit{code}: a handler must return (or raise an error), not exit; "
+        "sys.exit() and exit() end a Python program, not a handler"
+    )[:ERROR_CAP]
 
 
 def _result_frame(result: dict[str, Any]) -> bytes:
