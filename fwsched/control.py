@@ -5,7 +5,8 @@ request is one line of JSON, ``{"op": NAME, "args": {...}}``; the answer is a
 stream of JSON lines: ``{"wait": true}`` heartbeats while the runner is busy
 (with ``"behind": TEXT``, what the runner is busy with, while the request has not
 started), ``{"progress": {...}}`` for long commands, then exactly one
-``{"result": DOC}`` or ``{"error": {"kind", "message", "status"?}}``. The
+``{"result": DOC}`` or ``{"error": {"kind", "message", "status"?}}``, with
+``"state": {"relaxed", "now"}`` (the mode and clock the command saw). The
 heartbeats let the client keep a short idle timeout (a dead runner is noticed in
 seconds) while an advance through a year of occurrences may take minutes, and
 say why it waits.
@@ -140,11 +141,11 @@ class Request:
     def progress(self, fields: dict[str, Any]) -> None:
         self.outbox.put({"progress": fields})
 
-    def answer(self, document: Any) -> None:
-        self.outbox.put({"result": document})
+    def answer(self, document: Any, state: dict[str, Any] | None = None) -> None:
+        self.outbox.put({"result": document, **({"state": state} if state else {})})
 
-    def fail(self, exc: BaseException) -> None:
-        self.outbox.put({"error": error_to_wire(exc)})
+    def fail(self, exc: BaseException, state: dict[str, Any] | None = None) -> None:
+        self.outbox.put({"error": error_to_wire(exc), **({"state": state} if state else {})})
 
 
 class ControlServer:
@@ -345,13 +346,15 @@ def request(
     *,
     on_progress: Callable[[dict[str, Any]], None] | None = None,
     on_wait: Callable[[str], None] | None = None,
+    on_state: Callable[[dict[str, Any]], None] | None = None,
     connect_timeout: float = CONNECT_TIMEOUT,
     idle_timeout: float = IDLE_TIMEOUT,
     total_timeout: float = TOTAL_TIMEOUT,
 ) -> Any:
     """Send one command to the runner at ``path`` and return its result document.
 
-    ``on_wait`` hears what the runner is busy with while the command waits its turn.
+    ``on_wait`` hears what the runner is busy with while the command waits its turn;
+    ``on_state`` the state's mode and clock as the command saw them.
     Raises ``NotLive`` if no runner listens there (the caller then acts on the state
     directly), the command's own error (``ScheduleError``, ``AppError``, ...) if it
     failed, and ``FwschedError`` if the runner stops answering.
@@ -365,7 +368,9 @@ def request(
             raise NotLive(f"the runner at {path} closed the connection: {exc}") from None
         sock.settimeout(idle_timeout)
         with sock.makefile("rb") as reader:
-            return _read_answer(reader, path, on_progress, on_wait, idle_timeout, total_timeout)
+            return _read_answer(
+                reader, path, on_progress, on_wait, on_state, idle_timeout, total_timeout
+            )
 
 
 def _read_answer(
@@ -373,6 +378,7 @@ def _read_answer(
     path: Path,
     on_progress: Callable[[dict[str, Any]], None] | None,
     on_wait: Callable[[str], None] | None,
+    on_state: Callable[[dict[str, Any]], None] | None,
     idle_timeout: float,
     total_timeout: float,
 ) -> Any:
@@ -392,6 +398,8 @@ def _read_answer(
                 "the live runner stopped before answering; its history shows what ran"
             )
         answer = json.loads(raw)
+        if isinstance(answer.get("state"), dict) and on_state is not None:
+            on_state(answer["state"])
         if "result" in answer:
             return answer["result"]
         if "error" in answer:

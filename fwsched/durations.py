@@ -31,6 +31,31 @@ _ISO_DURATION = re.compile(
 )
 
 
+# Units spelt out (`advance 1 hour`, `90 minutes`): only to suggest the short form.
+_WORD_UNITS = {
+    "s": ("s", "sec", "secs", "second", "seconds"),
+    "m": ("m", "min", "mins", "minute", "minutes"),
+    "h": ("h", "hr", "hrs", "hour", "hours"),
+    "d": ("d", "day", "days"),
+    "w": ("w", "wk", "wks", "week", "weeks"),
+}
+_WORD_TO_UNIT = {word: unit for unit, words in _WORD_UNITS.items() for word in words}
+_SPELT_PART = re.compile(r"([0-9]+)\s*([a-z]+)\s*(?:,|and)?\s*", re.IGNORECASE)
+
+
+def suggest_duration(text: str) -> str | None:
+    """``1 hour`` -> ``1h``, ``1 hour 30 minutes`` -> ``1h30m``; None if it is not that."""
+    parts = []
+    position, stripped = 0, text.strip()
+    for match in _SPELT_PART.finditer(stripped):
+        unit = _WORD_TO_UNIT.get(match.group(2).lower())
+        if match.start() != position or unit is None:
+            return None
+        parts.append(f"{int(match.group(1))}{unit}")
+        position = match.end()
+    return "".join(parts) if parts and position == len(stripped) else None
+
+
 class DurationError(ValueError):
     """A DURATION that is unparseable, zero or negative; ``str(err)`` is one line for the user."""
 
@@ -54,6 +79,11 @@ def parse_duration(text: str) -> timedelta:
     if value is None:
         if stripped.startswith("-") and _is_valid(stripped[1:]):
             raise DurationError(f"duration must be greater than zero: {_shown(text)}; {_FORMS}")
+        suggestion = suggest_duration(stripped)
+        if suggestion is not None and _is_valid(suggestion):
+            raise DurationError(
+                f"invalid duration {_shown(text)} (did you mean {suggestion}?): {_FORMS}"
+            )
         raise DurationError(f"invalid duration {_shown(text)}: {_FORMS}")
     if value <= timedelta(0):
         raise DurationError(f"duration must be greater than zero: {_shown(text)}; {_FORMS}")

@@ -47,6 +47,7 @@ from fwsched.operations import Document, StateView, execute, is_read_only
 from fwsched.platform import events
 from fwsched.reader import StateReader
 from fwsched.reloader import Reloader
+from fwsched.session import state_of
 
 IDLE_WAIT = 5.0  # seconds the driver sleeps at most when nothing is due
 SAVE_INTERVAL = 2.0  # seconds between saves of a running clock
@@ -285,13 +286,14 @@ class LiveRunner:
             return
         try:
             with reader.read() as view:
+                state = state_of(view)
                 document = execute(view, request.op, request.args)
                 if request.op == "status":
                     self._live_status(document, view)
         except Exception as exc:
             request.fail(exc)
             return
-        request.answer(document)
+        request.answer(document, state)
 
     def _busy_text(self) -> str | None:
         """What keeps a queued command waiting (sent in its heartbeats)."""
@@ -358,11 +360,11 @@ class LiveRunner:
             request.fail(FwschedError("the live runner was stopped during the command"))
             raise
         except Exception as exc:
-            request.fail(exc)
+            request.fail(exc, state_of(self.sim))
             return
         if request.op == "status":
             self._live_status(document, None)
-        request.answer(document)
+        request.answer(document, state_of(self.sim))
 
     # -- reloading --------------------------------------------------------------------
 

@@ -89,6 +89,8 @@ def _bad(message: str, status: int = 400) -> ScheduleError:
 
 
 NOT_ISO = "The 'schedule_at' value must be an ISO string"
+TOO_SOON = "The 'schedule_at' value must be at least 5 minutes in the future"
+TOO_LATE = "The 'schedule_at' value must not be greater than a year"
 _REPEAT_KEYS = ("time_unit", "frequency")
 
 
@@ -186,9 +188,9 @@ def _check_window(at_ms: int, ctx: Context) -> None:
     """Rules 12 and 13, for one-time schedules (``at_ms`` may lie far outside datetime's years)."""
     now_us = to_epoch_us(ctx.now)
     if at_ms * 1000 < now_us + MIN_LEAD // _US:
-        raise _bad("The 'schedule_at' value must be at least 5 minutes in the future")
+        raise _bad(TOO_SOON)
     if at_ms * 1000 > now_us + MAX_LEAD // _US:
-        raise _bad("The 'schedule_at' value must not be greater than a year")
+        raise _bad(TOO_LATE)
 
 
 def _check_limits(kind: ScheduleKind, replaced: ScheduleKind | None, snapshot: Snapshot) -> None:

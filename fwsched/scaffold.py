@@ -119,6 +119,7 @@ def test_a_reminder_fires_and_books_a_follow_up(fwsched_sim):
 GITIGNORE = """\
 .fwsched/
 __pycache__/
+.pytest_cache/
 """
 
 FILES = {

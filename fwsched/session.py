@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from fwsched import control
+from fwsched.durations import format_instant
 from fwsched.errors import StateBusyError
-from fwsched.operations import Document, Progress
+from fwsched.operations import Document, Progress, StateView
 
 STATE_DIR = ".fwsched"
 STATE_FILE = "state.db"
@@ -39,17 +40,19 @@ class Session:
 
     app_root: Path
     simulator: dict[str, Any] = field(default_factory=dict)
-    live: bool = False  # set once a command went through a live runner
+    live: bool = False  # set once a command went (or failed) through a live runner
     # Told what the live runner is busy with while a command waits its turn (the CLI
     # says so on stderr); called with None once the command has its answer.
     waiting: Callable[[str | None], None] | None = None
+    # The state as the last command saw it: {"relaxed": bool, "now": ISO} (None before).
+    state: dict[str, Any] | None = None
 
     @property
     def socket(self) -> Path:
         return control.socket_path(self.app_root)
 
     @property
-    def state(self) -> Path:
+    def state_file(self) -> Path:
         return state_path(self.app_root)
 
     def call(
@@ -60,10 +63,18 @@ class Session:
         while True:
             try:
                 document: Document = control.request(
-                    self.socket, name, args, on_progress=progress, on_wait=self.waiting
+                    self.socket,
+                    name,
+                    args,
+                    on_progress=progress,
+                    on_wait=self.waiting,
+                    on_state=self._seen,
                 )
             except control.NotLive:
                 pass
+            except BaseException:
+                self.live = True  # the runner had it (a failure, or Ctrl-C while it ran)
+                raise
             else:
                 self.live = True
                 return document
@@ -81,6 +92,17 @@ class Session:
         from fwsched.engine import Simulator
         from fwsched.operations import execute
 
-        sim = Simulator(self.app_root, state=self.state, **self.simulator)
+        sim = Simulator(self.app_root, state=self.state_file, **self.simulator)
         with contextlib.closing(sim):
-            return execute(sim, name, args, progress)
+            try:
+                return execute(sim, name, args, progress)
+            finally:
+                self._seen(state_of(sim))
+
+    def _seen(self, state: dict[str, Any]) -> None:
+        self.state = state
+
+
+def state_of(sim: StateView) -> dict[str, Any]:
+    """What a command's answer says of the state besides its document: the mode and clock."""
+    return {"relaxed": not sim.strict, "now": format_instant(sim.now)}

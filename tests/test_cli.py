@@ -181,9 +181,9 @@ def test_app_may_stand_anywhere_after_the_command(app: Path) -> None:
     assert doc("schedule", "fetch", "--name", "r", "--app", app)["name"] == "r"
 
 
-def test_a_missing_app_directory_is_an_error(tmp_path: Path) -> None:
+def test_a_missing_app_directory_is_a_usage_error(tmp_path: Path) -> None:
     result = fw("status", "--app", tmp_path / "nope")
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # SPEC §5: a --app path that is not an app
     assert "No app directory" in one_line_error(result)
 
 

@@ -59,8 +59,8 @@ def test_parse_duration_accepts(text: str, expected: timedelta) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["1x", "", "  ", "5", "m", "h1", "1.5h", "1 h", "1h30", "+5m", "1h-30m", "1hh", "P", "PT", "P1DT",
-     "PT5", "P1H", "T1H", "1h30mxx", "xx1h", "1h,30m", "٣h", "1h\x00", "P1D1W"],
+    ["1x", "", "  ", "5", "m", "h1", "1.5h", "1h30", "+5m", "1h-30m", "1hh", "P", "PT", "P1DT",
+     "PT5", "P1H", "T1H", "1h30mxx", "xx1h", "٣h", "1h\x00", "P1D1W", "1 foo", "hour"],
 )  # fmt: skip
 def test_parse_duration_rejects_garbage_with_the_accepted_forms(text: str) -> None:
     with pytest.raises(DurationError) as info:
@@ -68,6 +68,17 @@ def test_parse_duration_rejects_garbage_with_the_accepted_forms(text: str) -> No
     message = str(info.value)
     assert message == f"invalid duration {text!r}: {FORMS}"
     assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    ("text", "suggested"),
+    [("1 hour", "1h"), ("1 h", "1h"), ("1h,30m", "1h30m"), ("2 days, 3 hours", "2d3h"),
+     ("1 hour and 5 mins", "1h5m"), ("90 minutes", "90m"), ("1 Week", "1w")],
+)  # fmt: skip
+def test_a_duration_in_words_gets_its_short_form_suggested(text: str, suggested: str) -> None:
+    with pytest.raises(DurationError) as info:
+        parse_duration(text)
+    assert str(info.value) == f"invalid duration {text!r} (did you mean {suggested}?): {FORMS}"
 
 
 def test_duration_error_is_a_value_error() -> None:

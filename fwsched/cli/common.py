@@ -34,6 +34,24 @@ class Debug:
     on = bool(os.environ.get("FWSCHED_DEBUG"))
 
 
+class Output:
+    """What one run of the command line printed and used, for what the root prints after
+    the command: a JSON error document, the relaxed-mode line. Reset by ``start``."""
+
+    json = False  # --json was given: stdout gets exactly one JSON document, also on failure
+    printed_json = False  # it has been printed
+    sessions: list[Session] = []  # noqa: RUF012 - reset per run, like Debug.on
+    mode_shown = False  # the command's own output says whether the state is relaxed
+    hint = ""  # appended to the error line (e.g. the simulated now a rule was checked at)
+
+    @classmethod
+    def start(cls, args: list[str]) -> None:
+        cls.json = "--json" in args[: args.index("--")] if "--" in args else "--json" in args
+        cls.printed_json = cls.mode_shown = False
+        cls.sessions = []
+        cls.hint = ""
+
+
 # -- errors -------------------------------------------------------------------------------
 
 
@@ -50,6 +68,7 @@ def print_json(document: Any) -> None:
     """Exactly one JSON document on stdout: no colour, no progress (and no rich to import)."""
     sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
     sys.stdout.flush()
+    Output.printed_json = True
 
 
 def one_line(text: str) -> str:
@@ -181,24 +200,50 @@ def simulator_options(
 
 
 def find_app(app: str | None) -> Path:
-    """SPEC §5: --app (or FWSCHED_APP), else the current directory, else the only live app."""
+    """SPEC §5: --app (or FWSCHED_APP); else the current directory or its nearest parent
+    with a manifest.json (as git finds its repository); else the only live app, said on
+    stderr so that nobody drives another app unawares."""
     if app:
-        return Path(app).expanduser().resolve()
-    cwd = Path.cwd()
-    if (cwd / "manifest.json").is_file():
-        return cwd.resolve()
+        return checked_app(Path(app))
+    cwd = Path.cwd().resolve()
+    for directory in (cwd, *cwd.parents):
+        if (directory / "manifest.json").is_file():
+            return directory
     from fwsched import control
 
     runners = control.live_runners()
     if len(runners) == 1:
+        click.echo(f"using the live app {runners[0].app}", err=True)
         return Path(runners[0].app)
     if runners:
         raise UsageError(f"{NO_APP} (live apps: {', '.join(r.app for r in runners)})")
     raise UsageError(NO_APP)
 
 
+def checked_app(given: Path) -> Path:
+    """An app directory named by --app, FWSCHED_APP or [APP]; anything else is a usage error."""
+    path = given.expanduser().resolve()
+    if not path.exists():
+        raise UsageError(f"No app directory at {path} (fwsched init DIR creates one)")
+    if not path.is_dir():
+        raise UsageError(f"{path} is not a directory: pass the app directory, not a file in it")
+    if not (path / "manifest.json").is_file():
+        above = next((p for p in path.parents if (p / "manifest.json").is_file()), None)
+        hint = f" (the app may be {above})" if above else " (fwsched init DIR creates one)"
+        raise UsageError(f"{path} is not an app directory: it has no manifest.json{hint}")
+    return path
+
+
+def remember_app(ctx: click.Context, app: str | None) -> None:
+    """``fwsched --app X ...`` and ``fwsched schedule --app X ...``: the app for the command
+    below, unless it names one itself (the innermost wins)."""
+    ctx.ensure_object(dict)
+    if app is not None:
+        ctx.obj["app"] = app
+
+
 def app_from(ctx: click.Context, app: str | None, positional: str | None = None) -> Path:
-    """The app of a command, also from ``[APP]`` or from ``fwsched schedule --app``."""
+    """The app of a command, also from ``[APP]`` or from ``fwsched [schedule] --app``."""
     from_env = ctx.get_parameter_source("app") is ParameterSource.ENVIRONMENT
     if positional is not None:
         if app is not None and not from_env and Path(app).resolve() != Path(positional).resolve():
@@ -214,7 +259,9 @@ def session_for(app_root: Path, **simulator: Any) -> Session:
     from fwsched.session import Session
 
     options = {k: v for k, v in simulator.items() if v is not None}
-    return Session(app_root, options, waiting=WaitNotice(sys.stderr))
+    session = Session(app_root, options, waiting=WaitNotice(sys.stderr))
+    Output.sessions.append(session)
+    return session
 
 
 class WaitNotice:
@@ -313,17 +360,28 @@ def json_arg(option: str, text: str) -> Any:
         where = "" if source == "text" else f" in {source}"
         raise UsageError(
             f"{option}: invalid JSON{where} at line {exc.lineno} column {exc.colno}: {exc.msg}"
-            " (quote it for the shell, e.g. --data '{\"task_id\": 1}')"
+            f" (quote it for the shell, e.g. {option} {JSON_EXAMPLES.get(option, _EXAMPLE)})"
         ) from None
 
 
-def check_duration(text: str) -> None:
+_EXAMPLE = """'{"task_id": 1}'"""
+# What each JSON option usually holds, so that its error shows an example of its own.
+JSON_EXAMPLES = {
+    "--data": _EXAMPLE,
+    "--payload": """'{"task_id": 1}' or @test_data/onScheduledEvent.json""",
+    "--params": """'{"task_id": 1, "in_minutes": 30}'""",
+    "--iparams": """'{"api_key": "k-123"}'""",
+}
+
+
+def check_duration(text: str, option: str | None = None) -> None:
+    """A usage error for a DURATION that does not parse, naming ``option`` if given."""
     from fwsched.durations import parse_duration
 
     try:
         parse_duration(text)
     except ValueError as exc:
-        raise UsageError(str(exc)) from None
+        raise UsageError(f"{option}: {exc}" if option else str(exc)) from None
 
 
 # -- output -------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from fwsched.cli.common import (
     json_arg,
     json_option,
     print_json,
+    remember_app,
     session_for,
 )
 
@@ -55,8 +56,7 @@ def _print(answer: Any, as_json: bool) -> None:
 @click.pass_context
 def db(ctx: click.Context, app: str | None) -> None:
     """The app's data storage ($db): get, set, update, delete, ls."""
-    ctx.ensure_object(dict)
-    ctx.obj["app"] = app
+    remember_app(ctx, app)
 
 
 @db.command("get")

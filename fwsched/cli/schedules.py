@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from fwsched.cli.common import (
     F,
+    Output,
     app_from,
     app_option,
     check_duration,
@@ -19,10 +20,14 @@ from fwsched.cli.common import (
     json_option,
     print_json,
     relaxed_option,
+    remember_app,
     session_for,
 )
 from fwsched.errors import UsageError
 from fwsched.sdk import ScheduleError
+
+if TYPE_CHECKING:
+    from fwsched.session import Session
 
 
 def _every_to_repeat(text: str) -> dict[str, Any]:
@@ -79,6 +84,7 @@ def schedules(ctx: click.Context, as_json: bool, app: str | None) -> None:
     console.print(f"simulated now {document['now']}", style="dim")
     if document["relaxed"]:
         console.print("relaxed: platform limits are off until `fwsched reset`", style="yellow")
+    Output.mode_shown = True
 
 
 @click.group()
@@ -86,8 +92,7 @@ def schedules(ctx: click.Context, as_json: bool, app: str | None) -> None:
 @click.pass_context
 def schedule(ctx: click.Context, app: str | None) -> None:
     """The schedule API from the shell: create, fetch, update, delete."""
-    ctx.ensure_object(dict)
-    ctx.obj["app"] = app
+    remember_app(ctx, app)
 
 
 def _schedule_call(
@@ -105,8 +110,29 @@ def _schedule_call(
         document = session.call("schedule", {"op": op, "request": request, "relaxed": relaxed})
     except ScheduleError as err:
         _print_api(err.to_dict(), as_json)
+        Output.hint = _hint(err, session, request)
         raise
     _print_api(document, as_json)
+
+
+def _hint(err: ScheduleError, session: Session, request: Mapping[str, Any]) -> str:
+    """What the API's exact message leaves the shell user to find out (on stderr only)."""
+    from fwsched import rules
+
+    now = (session.state or {}).get("now")
+    if err.message in (rules.TOO_SOON, rules.TOO_LATE) and now:
+        return f"checked against the simulated now, {now}"
+    if err.message == rules.NOT_ISO and "schedule_at" in request:
+        return "--at takes an ISO 8601 time (2026-01-05T10:00:00Z) or +DURATION (+30m)"
+    if err.message.startswith("The maximum number of recurring schedules"):
+        existing = [
+            s["name"]
+            for s in session.call("schedules")["schedules"]
+            if s["kind"] == "recurring" and s["name"] != request.get("name")
+        ]
+        if existing:
+            return f"the recurring schedule is {', '.join(map(repr, existing))} (fwsched schedules)"
+    return ""
 
 
 def _print_api(document: Mapping[str, Any], as_json: bool) -> None:
@@ -160,7 +186,7 @@ def _write_request(
         request["data"] = json_arg("--data", data)
     if at is not None:
         if at.strip().startswith("+"):
-            check_duration(at.strip()[1:])
+            check_duration(at.strip()[1:], "--at")
         request["schedule_at"] = at  # +DURATION is resolved by the clock's owner
     repeat: dict[str, Any] = {}
     if every is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from fwsched.cli.common import (
+    Output,
     app_from,
     app_option,
     debug_option,
@@ -105,6 +106,7 @@ def status(ctx: click.Context, as_json: bool, app: str | None) -> None:
     from fwsched.render import make_console, print_status
 
     print_status(make_console(), document)
+    Output.mode_shown = True  # its mode line
 
 
 @click.command()

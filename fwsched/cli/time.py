@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from fwsched.cli.common import (
+    Output,
     app_from,
     app_option,
     check_duration,
@@ -26,6 +28,9 @@ from fwsched.cli.common import (
 )
 from fwsched.errors import FwschedError, UsageError
 from fwsched.sdk import ScheduleError
+
+if TYPE_CHECKING:
+    from fwsched.session import Session
 
 # -- run ----------------------------------------------------------------------------------
 
@@ -124,9 +129,19 @@ def run(
 # -- moving time --------------------------------------------------------------------------
 
 
-# `advance -1h` must reach the DURATION check (and its message), not become options -1 -h.
-@click.command(context_settings={"ignore_unknown_options": True, "help_option_names": ["--help"]})
-@click.argument("duration", required=False)
+class _AdvanceCommand(click.Command):
+    """``advance -1h`` must reach the DURATION check (and its message), so click may not read
+    it as the options -1 and -h; ``-h`` alone is still the help, as everywhere."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, ["--help" if arg == "-h" else arg for arg in args])
+
+
+@click.command(
+    cls=_AdvanceCommand,
+    context_settings={"ignore_unknown_options": True, "help_option_names": ["--help"]},
+)
+@click.argument("words", metavar="[DURATION]", nargs=-1)
 @click.option("--to", "to", metavar="ISO", help="Advance to this instant instead.")
 @click.option("--fail-on-error", is_flag=True, help="Exit 1 if any invocation did not end `ok`.")
 @json_option
@@ -137,7 +152,7 @@ def run(
 @click.pass_context
 def advance(
     ctx: click.Context,
-    duration: str | None,
+    words: tuple[str, ...],
     to: str | None,
     fail_on_error: bool,
     as_json: bool,
@@ -151,6 +166,8 @@ def advance(
 
     Every occurrence due up to the target (inclusive) fires, in order.
     """
+    # `advance 1h 30m` is one DURATION; `advance 1 hour` gets a suggestion, not "extra argument".
+    duration = " ".join(words) if words else None
     if duration is None and to is None:
         raise click.UsageError("advance needs a DURATION (e.g. 1h30m) or --to ISO", ctx)
     if duration is not None and to is not None:
@@ -166,13 +183,21 @@ def advance(
             raise UsageError(f"--to: {exc}") from None
     session, sandbox = firing_session(ctx, app, relaxed, timeout, isolation, memory_limit)
     args = {"duration": duration, "to": to, "relaxed": relaxed}
-    if as_json:
-        document = session.call("advance", args)
-    else:
-        from fwsched.render import AdvanceProgress
+    from fwsched.render import AdvanceProgress
 
-        with AdvanceProgress(enabled=sys.stderr.isatty()) as bar:
-            document = session.call("advance", args, bar.update)
+    fired = 0
+
+    def progress(fields: Mapping[str, Any]) -> None:
+        nonlocal fired
+        fired = int(fields.get("fired") or 0)
+        bar.update(fields)
+
+    with AdvanceProgress(enabled=sys.stderr.isatty() and not as_json) as bar:
+        try:
+            document = session.call("advance", args, progress)
+        except KeyboardInterrupt:
+            Output.hint = _where_advance_stopped(session, fired)
+            raise
     note_ignored_when_live(session, sandbox)
 
     invocations = document["invocations"]
@@ -190,6 +215,22 @@ def advance(
     if fail_on_error and failed:
         error_line(f"{len(failed)} of {len(invocations)} invocations did not end ok")
         ctx.exit(1)
+
+
+def _where_advance_stopped(session: Session, fired: int) -> str:
+    """After Ctrl-C: where the clock stands and what ran (each ran invocation is recorded)."""
+    noun = "invocation" if fired == 1 else "invocations"
+    if session.state is not None:  # this process ran the advance: its clock is saved there
+        return (
+            f"the clock stopped at {session.state['now']} after {fired} {noun} "
+            "(fwsched history shows them)"
+        )
+    if session.live:  # a live runner's advance: it stops after its running handler
+        return (
+            f"the live runner stops the advance after its running invocation; {fired} {noun} "
+            "ran before (fwsched status, fwsched history)"
+        )
+    return ""  # interrupted before it began
 
 
 @click.command()
