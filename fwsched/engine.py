@@ -17,9 +17,13 @@ occurrence due. So every occurrence is recorded once or still due, never both.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import fcntl
+import json
 import os
-from collections.abc import Callable, Mapping
+import stat
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,7 +34,7 @@ from fwsched import rules
 from fwsched.app import SCHEDULED_EVENT, AppSpec, load_app
 from fwsched.clock import SimClock
 from fwsched.durations import parse_duration, parse_instant, to_epoch_ms
-from fwsched.errors import AppError, FwschedError, StateBusyError
+from fwsched.errors import AppError, FwschedError, StateBusyError, StateError
 from fwsched.outcome import Outcome
 from fwsched.platform import events
 from fwsched.platform.db import DbEntry, DbService
@@ -40,7 +44,7 @@ from fwsched.sandbox import Isolation, Sandbox
 from fwsched.sandbox.result import naming_limits
 from fwsched.schedule_api import ScheduleAPI
 from fwsched.sdk import DbError, RequestError, ScheduleError
-from fwsched.store import Entry, Store
+from fwsched.store import Entry, Store, corrupt_error
 
 if TYPE_CHECKING:
     from fwsched.platform.requests import HttpService
@@ -52,14 +56,22 @@ class StateLock:
     """One process at a time owns an app's state: an exclusive ``flock`` next to the file.
 
     The kernel drops the lock when the process dies, so a crashed owner never
-    leaves a stale lock behind.
+    leaves a stale lock behind. The lock file stays after its owner: ``existed``
+    says a state was kept here before (so a missing state file was deleted). It is
+    never opened through a symbolic link, and a read-only one still locks (for
+    reading the state).
     """
 
     def __init__(self, state_path: Path) -> None:
+        from fwsched.store import prepare_folder
+
         self.path = state_path.with_name(state_path.name + ".lock")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        prepare_folder(self.path.parent)
+        self.existed, self._fd = self._open()
         try:
+            info = os.fstat(self._fd)
+            if not stat.S_ISREG(info.st_mode):
+                raise StateError(f"{self.path} is not a regular file; remove it")
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             owner = os.read(self._fd, 32).decode(errors="replace").strip() or "unknown"
@@ -68,8 +80,46 @@ class StateLock:
                 f"{state_path} is in use by another fwsched process (pid {owner}); "
                 "stop it, or send commands to it while it runs"
             ) from None
-        os.ftruncate(self._fd, 0)
-        os.write(self._fd, str(os.getpid()).encode())
+        except BaseException:
+            os.close(self._fd)
+            raise
+        with contextlib.suppress(OSError):  # a read-only lock file keeps its old pid
+            os.ftruncate(self._fd, 0)
+            os.write(self._fd, str(os.getpid()).encode())
+
+    def _open(self) -> tuple[bool, int]:
+        """(whether the lock file existed, its descriptor)."""
+        flags = os.O_NOFOLLOW | os.O_CLOEXEC
+        for _ in range(3):  # another fwsched may create it between our two tries
+            try:
+                return True, os.open(self.path, os.O_RDWR | flags)
+            except FileNotFoundError:
+                pass
+            except PermissionError:
+                try:
+                    return True, os.open(self.path, os.O_RDONLY | flags)  # a read-only state
+                except OSError as exc:
+                    raise self._refused(exc) from None
+            except OSError as exc:
+                raise self._refused(exc) from None
+            try:
+                return False, os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL | flags, 0o600)
+            except FileExistsError:
+                continue
+            except OSError as exc:
+                raise self._refused(exc) from None
+        raise StateError(f"{self.path}: the lock file keeps appearing and vanishing; retry")
+
+    def _refused(self, exc: OSError) -> StateError:
+        if exc.errno == errno.ELOOP:  # O_NOFOLLOW met a link
+            return StateError(
+                f"{self.path} is a symbolic link: fwsched does not follow links in its state "
+                "folder (a cloned repository can ship one); remove it, or run `fwsched reset`"
+            )
+        return StateError(
+            f"{self.path}: cannot open the lock file ({exc.strerror or exc}); fix the "
+            "permissions of it and of its folder"
+        )
 
     def release(self) -> None:
         if self._fd >= 0:
@@ -130,19 +180,12 @@ class Simulator:
 
         self._lock = StateLock(Path(state)) if state is not None else None
         try:
-            self.store = Store.open(state)
+            self.store = Store.open(state, kept=self._lock is not None and self._lock.existed)
         except BaseException:
             self._release_lock()
             raise
         try:
-            with self.store.transaction():
-                self.store.interrupt_running()  # left by an owner that died mid-run
-                if not strict:
-                    self.store.set_relaxed()
-                initial = self.store.get_now()
-                if initial is None:
-                    initial = self._initial_time(start)
-                    self.store.set_now(initial)
+            initial = self._open_state(strict, start)
         except BaseException:  # e.g. a bad start: nothing was written, let go of the file
             self.store.close()
             self._release_lock()
@@ -160,6 +203,25 @@ class Simulator:
         self._sandbox: Sandbox | None = None
 
     # -- set-up --------------------------------------------------------------------------
+
+    def _open_state(self, strict: bool, start: datetime | str | None) -> datetime:
+        """Recover from an owner that died mid-run; the simulated time to start at."""
+        store = self.store
+        if store.read_only:  # the commands that only read work; the first write says why not
+            initial = store.get_now()
+            if initial is None or not (strict or store.relaxed):
+                store.set_now(self._initial_time(start))  # raises the read-only StateError
+            assert initial is not None
+            return initial
+        with store.transaction():
+            store.interrupt_running()  # left by an owner that died mid-run
+            if not strict:
+                store.set_relaxed()
+            initial = store.get_now()
+            if initial is None:
+                initial = self._initial_time(start)
+                store.set_now(initial)
+        return initial
 
     def _load_spec(self, app: str | Path) -> AppSpec:
         spec = load_app(app).with_overrides(**self._overrides)
@@ -695,8 +757,18 @@ class StoredDb:
     def call(
         self, method: str, args: tuple[Any, ...] = (), kwargs: Mapping[str, Any] | None = None
     ) -> dict[str, Any]:
-        with self._store.transaction():
+        with self._store.transaction(), self._checked():
             return self.service.call(method, args, kwargs)
+
+    @contextlib.contextmanager
+    def _checked(self) -> Iterator[None]:
+        """A stored value that is not the JSON fwsched wrote means the file was changed."""
+        try:
+            yield
+        except (json.JSONDecodeError, RecursionError) as exc:
+            raise corrupt_error(
+                self._store.label, f"a db value does not read back: {exc}"
+            ) from None
 
     def get(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
         return self.call("get", args, kwargs)
@@ -712,12 +784,12 @@ class StoredDb:
 
     def keys(self) -> list[str]:
         """Every live key, sorted (a simulator extra)."""
-        with self._store.transaction():
+        with self._store.transaction(), self._checked():
             return self.service.keys()
 
     def entries(self) -> list[DbEntry]:
         """Every live record's key, size and expiry (``fwsched db ls``)."""
-        with self._store.transaction():
+        with self._store.transaction(), self._checked():
             return self.service.entries()
 
 

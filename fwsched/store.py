@@ -8,21 +8,36 @@ and a newer or foreign file is refused with an error that names the file and
 
 Times are stored as integer microseconds since the epoch (UTC), which keeps the
 "next due occurrence" query a plain indexed range scan.
+
+The file is not trusted (a handler runs with the user's permissions, a repository
+can ship anything in ``.fwsched/``): it is opened only if it and its side files
+are regular files, not links; a state that is missing or empty where the lock file
+shows one was kept is an error, not a fresh start; every SQLite failure and every
+value that does not read back as written becomes a ``StateError`` that names the
+file and what to do. SQLite's ``unix-excl`` VFS keeps the WAL index in memory
+instead of a shared ``-shm`` file, whose truncation by another process would kill
+this one with SIGBUS; and a file that cannot be written is opened read-only, so
+the commands that only read still work.
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import os
+import re
 import sqlite3
+import stat
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
 
+from fwsched import jsonsafe
 from fwsched.durations import from_epoch_us, to_epoch_us
-from fwsched.errors import StateError
+from fwsched.errors import StateBusyError, StateError
 from fwsched.outcome import Outcome
 from fwsched.platform.db import SqliteKv
 from fwsched.records import Invocation, Schedule, ScheduleKind
@@ -87,6 +102,211 @@ MIGRATIONS: list[str] = [
 
 RUNNING = "running"  # outcome of an invocation that has started and not finished
 
+# SQLite's unix VFS that holds an exclusive lock on the file (only this process uses
+# it, on any number of connections) and keeps the WAL index in heap memory, not in a
+# -shm file mapped into memory, which anyone truncating it would turn into SIGBUS.
+VFS = "unix-excl"
+SQLITE_HEADER = b"SQLite format 3\x00"
+SIDE_FILES = ("-wal", "-shm", "-journal")
+RESET_HINT = "run `fwsched reset` to start over (this deletes schedules and history)"
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def corrupt_error(label: str, detail: object) -> StateError:
+    return StateError(
+        f"{label}: the state file is corrupt or not a fwsched state file ({detail}); {RESET_HINT}"
+    )
+
+
+def state_error(label: str, exc: BaseException) -> StateError:
+    """What an SQLite failure on the state file means for the user, as one line."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    primary = code & 0xFF if isinstance(code, int) else None
+    text = str(exc) or type(exc).__name__
+    if code == getattr(sqlite3, "SQLITE_READONLY_DBMOVED", 1032):
+        return StateError(
+            f"{label}: the state file was deleted or moved while fwsched had it open "
+            f"({text}); start again, and {RESET_HINT} if it is gone"
+        )
+    if primary == sqlite3.SQLITE_READONLY:
+        return StateError(
+            f"{label}: the state file is read-only ({text}); fwsched can show it but not "
+            "change it: fix the permissions of the file and of its folder"
+        )
+    if primary in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+        return StateBusyError(f"{label} is in use by another process ({text}); stop it first")
+    if primary in (sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM, sqlite3.SQLITE_AUTH):
+        return StateError(
+            f"{label}: cannot open the state file ({text}); check the permissions of the "
+            f"file and of its folder, or {RESET_HINT}"
+        )
+    if primary == sqlite3.SQLITE_FULL:
+        return StateError(f"{label}: the disk is full ({text}); free some space and retry")
+    if primary == sqlite3.SQLITE_IOERR:
+        return StateError(
+            f"{label}: reading or writing the state file failed ({text}); if it was changed "
+            f"from outside, {RESET_HINT}"
+        )
+    return corrupt_error(label, text)
+
+
+def _bindable(parameters: Any) -> Any:
+    """Parameters with every string SQLite can store exactly (``jsonsafe.key``)."""
+    if isinstance(parameters, tuple | list):
+        return tuple(jsonsafe.key(p) if type(p) is str else p for p in parameters)
+    return parameters
+
+
+def _row(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A row with the strings that were stored as BLOBs (``_bindable``) as strings again."""
+    for value in row:
+        if type(value) is bytes:
+            return tuple(jsonsafe.unkey(v) if type(v) is bytes else v for v in row)
+    return row
+
+
+class _Cursor(sqlite3.Cursor):
+    """Rows are read lazily: a failure while stepping names the file too."""
+
+    def _failed(self, exc: Exception) -> StateError:
+        with suppress(sqlite3.Error):
+            self.close()  # its statement must not keep the connection from closing cleanly
+        connection = self.connection
+        label = connection.label if isinstance(connection, _Connection) else "state"
+        if isinstance(exc, UnicodeError):
+            return corrupt_error(label, exc)
+        return state_error(label, exc)
+
+    def fetchone(self) -> Any:
+        try:
+            return super().fetchone()
+        except (sqlite3.Error, UnicodeError) as exc:
+            raise self._failed(exc) from None
+
+    def fetchall(self) -> list[Any]:
+        try:
+            return super().fetchall()
+        except (sqlite3.Error, UnicodeError) as exc:
+            raise self._failed(exc) from None
+
+    def __next__(self) -> Any:
+        try:
+            return super().__next__()
+        except (sqlite3.Error, UnicodeError) as exc:
+            raise self._failed(exc) from None
+
+
+class _Connection(sqlite3.Connection):
+    """A connection to a state: any string binds, any failure is a ``StateError``."""
+
+    label = ":memory:"
+
+    def execute(self, sql: str, parameters: Any = (), /) -> Any:
+        cursor = _Cursor(self)  # Connection.execute would make a plain one
+        cursor.row_factory = self.row_factory
+        try:
+            cursor.execute(sql, _bindable(parameters))
+        except (sqlite3.Error, UnicodeError) as exc:  # the first row is stepped to at once
+            raise cursor._failed(exc) from None
+        return cursor
+
+
+def _connect(target: str, label: str, *, uri: bool = False, timeout: float = 5.0) -> _Connection:
+    try:
+        conn = sqlite3.connect(
+            target,
+            uri=uri,
+            isolation_level=None,
+            timeout=timeout,
+            check_same_thread=False,
+            factory=_Connection,
+        )
+    except sqlite3.Error as exc:
+        raise state_error(label, exc) from None
+    conn.label = label
+    conn.row_factory = _row
+    return conn
+
+
+def _uri(path: Path, **query: str) -> str:
+    parameters = "&".join(f"{key}={value}" for key, value in {"vfs": VFS, **query}.items())
+    return f"{path.absolute().as_uri()}?{parameters}"
+
+
+def _refuse_link_or_odd(path: Path) -> os.stat_result | None:
+    """``path``'s lstat, or None if it does not exist; a link or a non-file is refused."""
+    try:
+        info = path.lstat()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise StateError(
+            f"{path}: cannot be read ({exc.strerror or exc}); fix the permissions of its folder"
+        ) from None
+    if stat.S_ISLNK(info.st_mode):
+        raise StateError(
+            f"{path} is a symbolic link: fwsched does not follow links in its state folder "
+            "(a cloned repository can ship one); remove it, or run `fwsched reset`"
+        )
+    if not stat.S_ISREG(info.st_mode):
+        if stat.S_ISDIR(info.st_mode):
+            raise StateError(f"{path} is a directory, not a state file: remove it")
+        raise StateError(
+            f"{path} is not a regular file, not a state file; remove it, or run `fwsched reset`"
+        )
+    return info
+
+
+def prepare_folder(directory: Path) -> None:
+    """The state's folder: created private (0700); a link or a non-folder is refused."""
+    try:
+        info = directory.lstat()
+    except FileNotFoundError:
+        try:
+            directory.mkdir(parents=True, mode=0o700)
+        except FileExistsError:  # made meanwhile by another fwsched: checked below
+            pass
+        except OSError as exc:
+            raise StateError(
+                f"{directory}: cannot create the state folder ({exc.strerror or exc}); "
+                "fix the permissions of the app directory"
+            ) from None
+        info = directory.lstat()
+    except OSError as exc:
+        raise StateError(f"{directory}: cannot be read ({exc.strerror or exc})") from None
+    if stat.S_ISLNK(info.st_mode):
+        raise StateError(
+            f"{directory} is a symbolic link: fwsched does not follow links to its state "
+            "(a cloned repository can ship one); remove it"
+        )
+    if not stat.S_ISDIR(info.st_mode):
+        raise StateError(f"{directory} is not a folder; remove it so fwsched can keep its state")
+    if directory.name == ".fwsched" and info.st_mode & 0o077:
+        with suppress(OSError):
+            directory.chmod(0o700)  # an older fwsched made it readable by others
+
+
+def _private(path: Path, info: os.stat_result) -> None:
+    if info.st_mode & 0o077:
+        with suppress(OSError):
+            os.chmod(path, 0o600, follow_symlinks=False)
+
+
+@functools.cache
+def _expected_tables() -> dict[str, tuple[str, ...]]:
+    """The tables and columns of the current schema, from the migrations themselves."""
+    conn = sqlite3.connect(":memory:")
+    for step in MIGRATIONS:
+        conn.executescript(step)
+    tables = [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+    expected = {
+        table: tuple(row[1] for row in conn.execute(f"PRAGMA table_info({table})"))
+        for table in tables
+        if not table.startswith("sqlite_")
+    }
+    conn.close()
+    return expected
+
 
 def _invocation_filter(
     name: str | None, outcome: str | None, after_id: int
@@ -104,7 +324,42 @@ def _invocation_filter(
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return jsonsafe.dumps(value)  # ASCII: a lone surrogate in a value is stored escaped
+
+
+# -- reading values back: each one checked for what fwsched writes there ----------------------
+
+
+def _integer(value: Any) -> int:
+    if type(value) is not int:
+        raise TypeError(f"expected an integer, got {type(value).__name__}")
+    return value
+
+
+def _number(value: Any) -> float:
+    if type(value) not in (int, float):
+        raise TypeError(f"expected a number, got {type(value).__name__}")
+    return float(value)
+
+
+def _text(value: Any) -> str:
+    if type(value) is not str:
+        raise TypeError(f"expected text, got {type(value).__name__}")
+    return value
+
+
+def _optional(check: Any, value: Any) -> Any:
+    return None if value is None else check(value)
+
+
+def _json(value: Any, kind: type | None = None) -> Any:
+    """Stored JSON text, at most ``jsonsafe.MAX_DEPTH`` deep (deeper is never written)."""
+    parsed = json.loads(_text(value))
+    if kind is not None and not isinstance(parsed, kind):
+        raise TypeError(f"expected a JSON {kind.__name__}, got {type(parsed).__name__}")
+    if jsonsafe.too_deep(parsed, jsonsafe.MAX_DEPTH + 2):  # + payload and record wrappers
+        raise ValueError("a value nested deeper than fwsched ever stores")
+    return parsed
 
 
 @dataclass(frozen=True)
@@ -130,32 +385,38 @@ class Entry:
 class Store:
     """All reads and writes of one state database. Not thread-safe: one owner at a time."""
 
-    def __init__(self, conn: sqlite3.Connection, label: str) -> None:
+    def __init__(self, conn: sqlite3.Connection, label: str, *, read_only: bool = False) -> None:
         self._conn = conn
         self.label = label  # the file path, or ":memory:", for messages
+        self.read_only = read_only  # the file cannot be written: only reads work
+        self._made: Path | None = None  # a file SQLite made for this read, removed by close
 
     # -- opening ---------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: Path | str | None) -> Store:
-        """Open (creating or migrating) the state at ``path``; ``None`` keeps it in memory."""
+    def open(cls, path: Path | str | None, *, kept: bool = False) -> Store:
+        """Open (creating or migrating) the state at ``path``; ``None`` keeps it in memory.
+
+        ``kept``: a state was kept at ``path`` before (its lock file says so), so a
+        missing or empty file there was deleted or truncated: an error, not a fresh start.
+        A file that cannot be written opens read-only (``read_only``).
+        """
+        conn: sqlite3.Connection
         if path is None:
-            conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+            conn = _connect(":memory:", ":memory:")
             store = cls(conn, ":memory:")
         else:
             path = Path(path)
-            path.parent.mkdir(parents=True, exist_ok=True)
+            read_only = cls._check_files(path, kept)
             cls._check_before_writing(path)
-            conn = sqlite3.connect(
-                str(path), isolation_level=None, timeout=10, check_same_thread=False
-            )
-            store = cls(conn, str(path))
+            if read_only:
+                store = cls._reader_of(path)
+            else:
+                store = cls(_connect(_uri(path), str(path), uri=True), str(path))
+            conn = store._conn
         try:
             store._prepare(on_disk=path is not None)
-        except sqlite3.DatabaseError as exc:
-            conn.close()
-            raise store._corrupt(exc) from None
-        except StateError:
+        except BaseException:
             conn.close()
             raise
         return store
@@ -164,65 +425,144 @@ class Store:
     def open_reader(cls, path: Path | str) -> Store:
         """A read-only connection to the state at ``path``, which its owner keeps open (in
         WAL mode a reader sees the last commit and never blocks the owner's writes)."""
-        uri = f"{Path(path).absolute().as_uri()}?mode=ro"
-        conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
-        return cls(conn, str(path))
+        # The owner's VFS: its WAL index is in this process's memory, shared by both.
+        conn = _connect(_uri(Path(path), mode="ro"), str(path), uri=True)
+        return cls(conn, str(path), read_only=True)
+
+    @classmethod
+    def _check_files(cls, path: Path, kept: bool) -> bool:
+        """Check the files before SQLite opens them; True if only reading is possible.
+
+        A fresh state is created here, empty and private (0600).
+        """
+        prepare_folder(path.parent)
+        side = {
+            suffix: _refuse_link_or_odd(path.with_name(path.name + suffix)) for suffix in SIDE_FILES
+        }
+        info = _refuse_link_or_odd(path)
+        if info is None or info.st_size == 0:
+            if kept or side["-wal"] is not None:
+                what = "missing" if info is None else "empty"
+                raise StateError(
+                    f"{path} is {what}, but the files beside it show that a state was kept "
+                    f"there: it was deleted or truncated (by a handler?); {RESET_HINT}"
+                )
+            if info is None:
+                try:
+                    os.close(
+                        os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+                    )
+                except OSError as exc:
+                    raise StateError(
+                        f"{path}: cannot create the state file ({exc.strerror or exc}); "
+                        "fix the permissions of its folder"
+                    ) from None
+            return False
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+            try:
+                header = os.read(fd, len(SQLITE_HEADER))
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise StateError(
+                f"{path}: cannot read the state file ({exc.strerror or exc}); fix its permissions"
+            ) from None
+        if header != SQLITE_HEADER:
+            raise corrupt_error(str(path), "no SQLite header")
+        writable = os.access(path, os.W_OK) and os.access(path.parent, os.W_OK | os.X_OK)
+        wal = side["-wal"]
+        if wal is not None:
+            writable = writable and os.access(path.with_name(path.name + "-wal"), os.W_OK)
+        if writable:
+            _private(path, info)
+            if wal is not None:
+                _private(path.with_name(path.name + "-wal"), wal)
+        return not writable
 
     @classmethod
     def _check_before_writing(cls, path: Path) -> None:
         """Refuse a corrupt or unknown file while it is still byte for byte as it was.
 
         Opening for writing changes a file before its schema can be read (switching
-        to WAL rewrites the header), so the check reads it on its own first.
+        to WAL rewrites the header), so the check reads it on its own first: the
+        schema version, every table and column, and SQLite's quick check of the pages.
         """
-        wal = path.with_name(path.name + "-wal")
-        if wal.exists():
-            # A killed owner left its last commits in the -wal: read through it. The
-            # -wal and -shm exist already, and a read-only connection never checkpoints.
-            query = "mode=ro"
-        elif path.exists() and path.stat().st_size > 0:
-            query = "immutable=1"  # the file alone: no locks, no -wal or -shm created
-        else:
+        if path.stat().st_size == 0:
             return  # a fresh state
-        uri = f"{path.absolute().as_uri()}?{query}"
-        conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
-        store = cls(conn, str(path))
+        store = cls._reader_of(path)
         try:
-            store._schema_version()
-        except sqlite3.DatabaseError as exc:
-            raise store._corrupt(exc) from None
+            if store._schema_version() == SCHEMA_VERSION:
+                store._check_schema()
+            store._quick_check()
         finally:
-            conn.close()
+            store.close()
 
-    def _corrupt(self, exc: BaseException) -> StateError:
-        return StateError(
-            f"{self.label}: the state file is corrupt or not a fwsched state file ({exc}); "
-            "run `fwsched reset` to start over (this deletes schedules and history)"
-        )
+    @classmethod
+    def _reader_of(cls, path: Path) -> Store:
+        """A read-only connection that changes no file: ``immutable`` (no locks, no -wal
+        created) unless a killed owner left commits in a -wal, which is then read through;
+        SQLite creates a -shm to read one, and ``close`` removes it again."""
+        wal = path.with_name(path.name + "-wal")
+        if not wal.exists():
+            return cls(
+                _connect(_uri(path, immutable="1"), str(path), uri=True), str(path), read_only=True
+            )
+        shm = path.with_name(path.name + "-shm")
+        had_shm = shm.exists()
+        store = cls(_connect(_uri(path, mode="ro"), str(path), uri=True), str(path), read_only=True)
+        if not had_shm:
+            store._made = shm
+        return store
+
+    def _quick_check(self) -> None:
+        """SQLite's check of every page (linear in the file's size, no index compares)."""
+        problems = [row[0] for row in self._conn.execute("PRAGMA quick_check(3)").fetchall()]
+        if problems != ["ok"]:
+            raise corrupt_error(self.label, "; ".join(str(p) for p in problems))
+
+    def _check_schema(self) -> None:
+        """Every table and column of the current schema is there (none was dropped)."""
+        for table, columns in _expected_tables().items():
+            found = tuple(
+                row[1] for row in self._conn.execute(f"PRAGMA table_info({table})").fetchall()
+            )
+            if found != columns:
+                what = "is missing" if not found else "has other columns"
+                raise corrupt_error(self.label, f"table {table} {what}")
+
+    def _corrupt(self, exc: object) -> StateError:
+        return corrupt_error(self.label, exc)
 
     def _prepare(self, *, on_disk: bool) -> None:
         conn = self._conn
-        if on_disk:
+        if on_disk and not self.read_only:
             # WAL with synchronous=NORMAL survives a killed process (the case SPEC §4 asks
             # for) and keeps commits cheap; only a power cut may lose the last commits.
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
         version = self._schema_version()
         if version < SCHEMA_VERSION:
+            if self.read_only:
+                raise StateError(
+                    f"{self.label}: the state is from an older fwsched and must be upgraded, "
+                    "but the file is read-only: fix the permissions of the file and its folder"
+                )
             self._migrate(version)
 
     def _schema_version(self) -> int:
         """The state's schema version, 0 for an empty file; a newer or foreign one is refused."""
         conn = self._conn
         tables = {
-            row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            row[0]
+            for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'").fetchall()
         }
         if not tables:
             return 0
         if "meta" not in tables:
             raise self._corrupt(ValueError("no fwsched schema in it"))
         row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-        if row is None or not str(row[0]).isdigit():
+        if row is None or not isinstance(row[0], str) or not re.fullmatch("[0-9]{1,9}", row[0]):
             raise self._corrupt(ValueError("it has no schema version"))
         version = int(row[0])
         if version > SCHEMA_VERSION:
@@ -242,6 +582,27 @@ class Store:
 
     def close(self) -> None:
         self._conn.close()
+        if self._made is not None:
+            with suppress(OSError):
+                self._made.unlink()
+
+    @contextmanager
+    def _reading(self) -> Iterator[None]:
+        """Values read from the file are checked, not trusted: one that does not read back
+        as fwsched writes it means the file was changed from outside."""
+        try:
+            yield
+        except (
+            ValueError,
+            TypeError,
+            KeyError,
+            OverflowError,
+            RecursionError,
+            AttributeError,
+        ) as exc:
+            raise self._corrupt(
+                f"a stored value does not read back: {type(exc).__name__}: {exc}"
+            ) from None
 
     # -- transactions ----------------------------------------------------------------------
 
@@ -251,7 +612,8 @@ class Store:
         if self._conn.in_transaction:
             yield
             return
-        self._conn.execute("BEGIN IMMEDIATE")
+        # Read-only: reads still work in it, a write fails with the read-only StateError.
+        self._conn.execute("BEGIN" if self.read_only else "BEGIN IMMEDIATE")
         try:
             yield
         except BaseException:
@@ -284,7 +646,10 @@ class Store:
     def get_now(self) -> datetime | None:
         """The persisted simulated time, or None for a fresh state."""
         value = self._get_meta("now_us")
-        return None if value is None else from_epoch_us(int(value))
+        if value is None:
+            return None
+        with self._reading():
+            return from_epoch_us(_integer(int(_text(value))))
 
     def set_now(self, now: datetime) -> None:
         self._set_meta("now_us", str(to_epoch_us(now)))
@@ -301,17 +666,17 @@ class Store:
 
     _ENTRY_COLUMNS = "name, data, schedule_at, at_us, repeat, next_fire_us, seq"
 
-    @staticmethod
-    def _entry(row: tuple[Any, ...]) -> Entry:
+    def _entry(self, row: tuple[Any, ...]) -> Entry:
         name, data, schedule_at, at_us, repeat, next_fire_us, seq = row
-        spec = ScheduleSpec(
-            name=name,
-            data=json.loads(data),
-            schedule_at=schedule_at,
-            at=from_epoch_us(at_us),
-            repeat=Repeat.from_dict(json.loads(repeat)) if repeat else None,
-        )
-        return Entry(spec, from_epoch_us(next_fire_us), seq)
+        with self._reading():
+            spec = ScheduleSpec(
+                name=_text(name),
+                data=_json(data, dict),
+                schedule_at=_text(schedule_at),
+                at=from_epoch_us(_integer(at_us)),
+                repeat=Repeat.from_dict(_json(repeat, dict)) if repeat is not None else None,
+            )
+            return Entry(spec, from_epoch_us(_integer(next_fire_us)), _integer(seq))
 
     def kind_of(self, name: str) -> ScheduleKind | None:
         row = self._conn.execute("SELECT recurring FROM schedules WHERE name=?", (name,)).fetchone()
@@ -371,12 +736,15 @@ class Store:
 
     def next_fire_time(self) -> datetime | None:
         row = self._conn.execute("SELECT MIN(next_fire_us) FROM schedules").fetchone()
-        return None if row[0] is None else from_epoch_us(row[0])
+        if row[0] is None:
+            return None
+        with self._reading():
+            return from_epoch_us(_integer(row[0]))
 
     def entries(self) -> list[Entry]:
         rows = self._conn.execute(
             f"SELECT {self._ENTRY_COLUMNS} FROM schedules ORDER BY next_fire_us, seq"
-        )
+        ).fetchall()
         return [self._entry(row) for row in rows]
 
     # -- invocations -----------------------------------------------------------------------
@@ -476,31 +844,35 @@ class Store:
         "error, traceback, log, return_value, payload, event, render, requests"
     )
 
-    @staticmethod
-    def _invocation(row: tuple[Any, ...]) -> Invocation:
+    def _invocation(self, row: tuple[Any, ...]) -> Invocation:
         (id_, schedule, source, fire_at_us, timestamp_ms, outcome, started_at_us, duration_ms,
          error, traceback, log, return_value, payload, event, render, requests) = row  # fmt: skip
-        return Invocation(
-            id=id_,
-            schedule=schedule,
-            fire_at=from_epoch_us(fire_at_us),
-            timestamp=timestamp_ms,
-            outcome=Outcome(outcome),
-            duration_ms=duration_ms,
-            error=error,
-            log=log,
-            return_value=None if return_value is None else json.loads(return_value),
-            payload=json.loads(payload),
-            traceback=traceback,
-            started_at=None if started_at_us is None else from_epoch_us(started_at_us),
-            source=source,
-            event=event,
-            render=None if render is None else json.loads(render),
-            requests=[] if requests is None else json.loads(requests),
-        )
+        with self._reading():
+            return Invocation(
+                id=_integer(id_),
+                schedule=_optional(_text, schedule),
+                fire_at=from_epoch_us(_integer(fire_at_us)),
+                timestamp=_integer(timestamp_ms),
+                outcome=Outcome(outcome),
+                duration_ms=_optional(_number, duration_ms),
+                error=_optional(_text, error),
+                log=_text(log),
+                return_value=None if return_value is None else _json(return_value),
+                payload=_json(payload, dict),
+                traceback=_optional(_text, traceback),
+                started_at=None
+                if started_at_us is None
+                else from_epoch_us(_integer(started_at_us)),
+                source=cast(Any, _text(source)),
+                event=_optional(_text, event),
+                render=None if render is None else _json(render, dict),
+                requests=[] if requests is None else _json(requests, list),
+            )
 
     def invocation(self, invocation_id: int) -> Invocation | None:
         """A finished invocation by id (one still running has no outcome to show yet)."""
+        if not _INT64[0] <= invocation_id <= _INT64[1]:
+            return None  # no SQLite row id is that large
         row = self._conn.execute(
             f"SELECT {self._INVOCATION_COLUMNS} FROM invocations WHERE id=? AND outcome != ?",
             (invocation_id, RUNNING),
@@ -516,11 +888,12 @@ class Store:
         after_id: int = 0,
     ) -> list[Invocation]:
         """Finished invocations, oldest first; ``limit`` keeps the newest N."""
+        after_id = max(min(after_id, _INT64[1]), _INT64[0])
         where, params = _invocation_filter(name, outcome, after_id)
         sql = f"SELECT {self._INVOCATION_COLUMNS} FROM invocations WHERE {where} ORDER BY id DESC"
         if limit is not None:
             sql += " LIMIT ?"
-            params.append(limit)
+            params.append(max(min(limit, _INT64[1]), 0))
         rows = self._conn.execute(sql, params).fetchall()
         return [self._invocation(row) for row in reversed(rows)]
 
@@ -558,7 +931,10 @@ class Store:
 
     def install_iparams(self) -> dict[str, Any] | None:
         value = self._get_meta("install_iparams")
-        return None if value is None else cast(dict[str, Any], json.loads(value))
+        if value is None:
+            return None
+        with self._reading():
+            return cast(dict[str, Any], _json(value, dict))
 
     def delete_schedules(self) -> None:
         """Every schedule of the app (an uninstall)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from fwsched.cli.common import (
@@ -126,20 +128,30 @@ def reset(ctx: click.Context, yes: bool, app: str | None) -> None:
         raise FwschedError(
             f"fwsched run is live for {root} (pid {pid}): stop it first (Ctrl-C), then reset"
         )
-    files = [state.with_name(state.name + suffix) for suffix in ("", "-wal", "-shm", "-journal")]
-    if not any(path.exists() for path in files):
+    suffixes = ("", "-wal", "-shm", "-journal", ".lock")
+    files = [state.with_name(state.name + suffix) for suffix in suffixes]
+    if not state.parent.is_symlink() and not any(os.path.lexists(path) for path in files):
         click.echo(f"No state to delete for {root}.")
         return
     if not yes and not _confirm(f"Delete the state of {root}? [y/N]"):
         click.echo("Kept the state.", err=True)
         return
+    # Links are removed, never followed (a cloned repository can ship one).
+    if state.parent.is_symlink():
+        state.parent.unlink()
+        click.echo(f"Deleted the state of {root} (a link, not what it pointed to).")
+        return
+    for path in files:
+        if path.is_symlink():
+            path.unlink()
+    if state.is_dir():
+        raise FwschedError(f"{state} is a directory, not a state file: remove it yourself")
     from fwsched.engine import StateLock
 
     lock = StateLock(state)  # refuses while another command is using the state
     try:
         for path in files:
             path.unlink(missing_ok=True)
-        lock.path.unlink(missing_ok=True)
     finally:
         lock.release()
     click.echo(f"Deleted the state of {root}.")
