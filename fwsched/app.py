@@ -12,11 +12,12 @@ still run with is collected as `Problem`s for `fwsched validate` to print.
 from __future__ import annotations
 
 import copy
+import json
 import math
 import re
 import tomllib
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from datetime import UTC, date, datetime, time
 from functools import cached_property
 from pathlib import Path
@@ -257,10 +258,9 @@ class AppSpec:
         }
 
     @cached_property
-    def _secret_values(self) -> tuple[str, ...]:
-        # Longest first, so a secret that contains another is masked whole.
-        values = {str(v) for k, v in self.iparams.items() if k in self.secure_iparams and str(v)}
-        return tuple(sorted(values, key=len, reverse=True))
+    def secret_values(self) -> tuple[str, ...]:
+        """The secure iparams' values as text, longest first (what ``redact`` masks)."""
+        return secrets_of(self.iparams, self.secure_iparams)
 
     def redact(self, value: Any) -> Any:
         """``value`` with every secure iparam's value replaced by ``****``, at any depth.
@@ -268,22 +268,7 @@ class AppSpec:
         A handler may print or return a secret; like CI systems do with their
         secrets, fwsched masks it in what it stores and shows.
         """
-        secrets = self._secret_values
-        if not secrets:
-            return value
-
-        def scrub(item: Any) -> Any:
-            if isinstance(item, str):
-                for secret in secrets:
-                    item = item.replace(secret, MASK)
-                return item
-            if isinstance(item, list):
-                return [scrub(x) for x in item]
-            if isinstance(item, dict):
-                return {scrub(k): scrub(v) for k, v in item.items()}
-            return item
-
-        return scrub(value)
+        return redact(value, self.secret_values)
 
     def base_payload(self, data: Mapping[str, Any], timestamp_ms: int) -> dict[str, Any]:
         """The SPEC §3 payload of an onScheduledEvent occurrence, with real iparam values."""
@@ -320,6 +305,111 @@ class AppSpec:
             fresh = tuple(_iparam_problems(spec.iparam_definitions, values))
             spec = replace(spec, iparams=values, problems=kept + fresh)
         return spec
+
+
+def secrets_of(values: Mapping[str, Any], secure: Iterable[str]) -> tuple[str, ...]:
+    """The text of the secure ones of ``values``, longest first (so a secret that contains
+    another is masked whole); a number counts by its digits."""
+    names = set(secure)
+    found = set()
+    for name, value in values.items():
+        if name in names:
+            text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+            if text and text != "null":
+                found.add(text)
+    return tuple(sorted(found, key=len, reverse=True))
+
+
+def app_secrets(spec: AppSpec, installed: Mapping[str, Any] | None) -> tuple[str, ...]:
+    """Every secret of the app: fwsched.toml's secure iparams and the installation's."""
+    more = secrets_of(installed, spec.secure_iparams) if installed else ()
+    return tuple(sorted(set(spec.secret_values) | set(more), key=len, reverse=True))
+
+
+# Where fwsched cuts a text at a cap: what stands before such a marker may be the first
+# part of a secret, which whole-secret masking cannot see.
+_CUT_MARKERS = ("\n[output truncated]", " [truncated]")
+_REDACT_DEPTH = 200  # values are bounded far below this (jsonsafe.MAX_DEPTH); a backstop
+
+
+def redact(value: Any, secrets: tuple[str, ...]) -> Any:
+    """``value`` with each of ``secrets`` replaced by ``****`` wherever it shows.
+
+    Strings (dict keys too) at any depth; a number whose digits contain a secret
+    becomes ``****``; the first part of a secret left at the end of a text that
+    fwsched cut at a cap (``[output truncated]``) is masked too. The one function
+    every display path and every stored record goes through.
+    """
+    if not secrets:
+        return value
+
+    def text(item: str) -> str:
+        for secret in secrets:
+            if secret in item:
+                item = item.replace(secret, MASK)
+        for marker in _CUT_MARKERS:
+            if item.endswith(marker):
+                head = item[: -len(marker)]
+                for secret in secrets:
+                    for size in range(len(secret) - 1, 0, -1):
+                        if head.endswith(secret[:size]):
+                            return head[:-size] + MASK + marker
+        return item
+
+    def scrub(item: Any, level: int) -> Any:
+        if isinstance(item, str):
+            return text(item)
+        if isinstance(item, bool) or item is None:
+            return item
+        if isinstance(item, int | float):
+            try:
+                digits = repr(item)
+            except ValueError:  # an integer too long to print: nobody reads it whole
+                return item
+            return MASK if any(secret in digits for secret in secrets) else item
+        if level > _REDACT_DEPTH:
+            return item
+        if isinstance(item, list | tuple):
+            return [scrub(x, level + 1) for x in item]
+        if isinstance(item, dict):
+            return {
+                (text(k) if isinstance(k, str) else k): scrub(v, level + 1) for k, v in item.items()
+            }
+        return item
+
+    return scrub(value, 0)
+
+
+class Redacting:
+    """``target`` whose methods get every argument through ``redact`` first (a dataclass
+    field by field): put in front of a display, it is that display's output boundary."""
+
+    def __init__(self, target: Any, secrets: Callable[[], tuple[str, ...]]) -> None:
+        self._target = target
+        self._secrets = secrets
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._target, name)
+        if not callable(attribute):
+            return attribute
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            secrets = self._secrets()
+            return attribute(
+                *(_redact_any(arg, secrets) for arg in args),
+                **{key: _redact_any(value, secrets) for key, value in kwargs.items()},
+            )
+
+        return call
+
+
+def _redact_any(value: Any, secrets: tuple[str, ...]) -> Any:
+    if is_dataclass(value) and not isinstance(value, type):
+        return replace(
+            value,
+            **{f.name: redact(getattr(value, f.name), secrets) for f in fields(value) if f.init},
+        )
+    return redact(value, secrets)
 
 
 def load_app(root: str | Path) -> AppSpec:

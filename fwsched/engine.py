@@ -31,7 +31,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from fwsched import rules
-from fwsched.app import SCHEDULED_EVENT, AppSpec, load_app
+from fwsched.app import SCHEDULED_EVENT, AppSpec, app_secrets, load_app, redact
 from fwsched.clock import SimClock
 from fwsched.durations import parse_duration, parse_instant, to_epoch_ms
 from fwsched.errors import AppError, FwschedError, StateBusyError, StateError
@@ -41,7 +41,7 @@ from fwsched.platform.db import DbEntry, DbService
 from fwsched.records import Invocation, Schedule, Source
 from fwsched.recurrence import next_occurrence
 from fwsched.sandbox import Isolation, Sandbox
-from fwsched.sandbox.result import naming_limits
+from fwsched.sandbox.result import RunResult, naming_limits
 from fwsched.schedule_api import ScheduleAPI
 from fwsched.sdk import DbError, RequestError, ScheduleError
 from fwsched.store import Entry, Store, corrupt_error
@@ -313,6 +313,14 @@ class Simulator:
             self.store.set_relaxed()
         if self._http is not None:
             self._http.reconfigure(strict=False)
+
+    def secret_values(self) -> tuple[str, ...]:
+        """The values ``redact`` masks: secure iparams of fwsched.toml and of the installation."""
+        return app_secrets(self.spec, self.store.install_iparams())
+
+    def redact(self, value: Any) -> Any:
+        """``value`` as fwsched shows it: every secret replaced by ``****`` (``app.redact``)."""
+        return redact(value, self.secret_values())
 
     def counts(self) -> tuple[int, int]:
         """(schedules, invocations) in the state."""
@@ -686,27 +694,54 @@ class Simulator:
         finally:
             self._handler_now = None
             self._running = None
+        try:
+            invocation = self._invocation(started, result)
+        except Exception as exc:  # a result we cannot record must still end the record
+            detail = " ".join(str(exc).split())[:200]
+            invocation = self._invocation(
+                started,
+                RunResult(
+                    Outcome.ERROR,
+                    f"fwsched could not record the handler's result ({type(exc).__name__}: "
+                    f"{detail})",
+                    None,
+                    "",
+                    None,
+                    result.duration_ms,
+                ),
+            )
+        self._unrecorded = invocation
+        return invocation
+
+    def _invocation(self, started: _Started, result: RunResult) -> Invocation:
+        """The record of a finished run, secure iparams masked in everything it shows."""
         result = events.settle(result, required=events.must_render(started.source, started.event))
-        redact = (started.spec or self.spec).redact
-        self._unrecorded = invocation = Invocation(
+        spec = started.spec or self.spec
+        secrets = tuple(
+            sorted({*spec.secret_values, *self.spec.secret_values}, key=len, reverse=True)
+        )
+
+        def mask(value: Any) -> Any:
+            return redact(value, secrets)
+
+        return Invocation(
             id=started.id,
             schedule=started.name,
             fire_at=started.fire_at,
             timestamp=started.timestamp_ms,
             outcome=Outcome(result.outcome),
             duration_ms=result.duration_ms,
-            error=redact(result.error),
-            log=redact(result.log),
-            return_value=redact(result.return_value),
+            error=mask(result.error),
+            log=mask(result.log),
+            return_value=mask(result.return_value),
             payload=started.shown,
-            traceback=redact(result.traceback),
+            traceback=mask(result.traceback),
             started_at=started.started_at,
             source=started.source,
             event=started.event,
-            render=redact(events.render_of(result.render)),
+            render=mask(events.render_of(result.render)),
             requests=[] if self._http is None else self._http.requests_for(started.id),
         )
-        return invocation
 
     def _record_outcome(self) -> None:
         """Write the outcome of the last run, if it is not written yet."""

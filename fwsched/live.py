@@ -36,9 +36,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, cast
 
 from fwsched import control
+from fwsched.app import Redacting
 from fwsched.dashboard import RECENT, SHOWN_SCHEDULES, Display, Snapshot
 from fwsched.durations import format_instant
 from fwsched.engine import DEFAULT_TIMEOUT, Simulator
@@ -118,7 +119,9 @@ class LiveRunner:
         install: bool = False,
     ) -> None:
         self.sim = sim
-        self.display = display
+        # Everything shown goes through app.redact, with the secrets as of the last refresh.
+        self._secrets = sim.secret_values()
+        self.display = cast(Display, Redacting(display, lambda: self._secrets))
         self.speed = speed
         self.paused = paused
         self.reload = reload
@@ -454,6 +457,7 @@ class LiveRunner:
         )
 
     def _refresh(self) -> None:
+        self._secrets = self.sim.secret_values()  # an install may have brought new ones
         for invocation in self.sim.history(after_id=self._last_id):
             self.display.invocation(invocation.to_json())
             self._last_id = invocation.id

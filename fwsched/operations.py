@@ -16,13 +16,14 @@ Errors are raised, never returned: ``ScheduleError`` for the schedule API,
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from fwsched.durations import format_instant, parse_duration, parse_instant, parse_when
 from fwsched.errors import FwschedError, UsageError
-from fwsched.sdk import OPERATIONS
+from fwsched.sdk import OPERATIONS, PlatformError
 
 if TYPE_CHECKING:
     from fwsched.app import AppSpec
@@ -118,7 +119,49 @@ def execute(
     """Run the command ``name`` with ``args`` on ``sim``; the JSON document it answers.
 
     A read-only command runs on any ``StateView``; the others need the Simulator.
+    The document and any error's message leave with the app's secrets masked
+    (``app.redact``): schedule data, names and everything a handler left are shown
+    through here, by the command line and by the live runner alike.
     """
+    try:
+        document = _execute(sim, name, args, progress)
+    except (FwschedError, PlatformError) as exc:
+        masked = _masked(exc, _secrets(sim))
+        if masked is exc:
+            raise
+        raise masked from None
+    from fwsched.app import redact
+
+    return cast(Document, redact(document, _secrets(sim)))
+
+
+def _secrets(sim: Simulator | StateView) -> tuple[str, ...]:
+    from fwsched.app import app_secrets
+
+    return app_secrets(sim.spec, sim.store.install_iparams())
+
+
+def _masked(exc: Exception, secrets: tuple[str, ...]) -> Exception:
+    """``exc``, or a copy of it whose message has the secrets masked."""
+    from fwsched.app import redact
+
+    text = str(exc)
+    shown = redact(text, secrets)
+    if shown == text:
+        return exc
+    masked = copy.copy(exc)
+    masked.args = (shown,)
+    if isinstance(masked, PlatformError):
+        masked.message = shown
+    return masked
+
+
+def _execute(
+    sim: Simulator | StateView,
+    name: str,
+    args: Mapping[str, Any],
+    progress: Progress | None,
+) -> Document:
     operation = OPERATIONS_BY_NAME.get(name)
     if operation is None:
         raise UsageError(f"unknown command {name!r}")

@@ -26,6 +26,7 @@ def validate(ctx: click.Context, app_arg: str | None, as_json: bool, app: str | 
     problems: list[Problem] = []
     exports: list[str] = []
     load_traceback = None
+    spec = None
     try:
         spec = load_app(root)
     except FwschedError as exc:
@@ -47,6 +48,8 @@ def validate(ctx: click.Context, app_arg: str | None, as_json: bool, app: str | 
             load_traceback = report.traceback
     errors = [p.message for p in problems if p.severity == "error"]
     warnings = [p.message for p in problems if p.severity == "warning"]
+    if spec is not None:  # what server.py said at import may hold a secret: shown masked
+        errors, warnings, load_traceback = spec.redact([errors, warnings, load_traceback])
     if as_json:
         print_json(
             {

@@ -2,6 +2,10 @@
 
 ``spawn`` is the one place a worker is created. Every wait here has a deadline:
 a worker that hangs, crashes or floods its output cannot block the parent.
+
+Before the first worker starts, the parent makes itself non-dumpable (Linux):
+then no process of the same user, a handler included, can read its memory, its
+environment (``/proc/<pid>/environ``) or its open files (``/proc/<pid>/fd``).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ BOOT = (
 CHUNK = protocol.CHUNK
 DRAIN_READS = 64  # a drain reads at most 4 MiB: a flooding grandchild cannot pin us
 REAP_BOUND = 5.0  # seconds to wait for a SIGKILLed process to be reaped
+PR_SET_DUMPABLE = 4
 _FWSCHED_ROOT = str(Path(__file__).resolve().parents[2])
 
 
@@ -52,8 +57,34 @@ def worker_environment(app_dir: Path) -> dict[str, str]:
     }
 
 
+def _prctl(option: int, value: int) -> bool:
+    """Linux's prctl(2) through libc; False where there is none or it fails."""
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return int(libc.prctl(option, value, 0, 0, 0)) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+_undumpable = False
+
+
+def protect_parent() -> None:
+    """Make this process non-dumpable, once: a handler running as the same user cannot
+    read its environment, memory or descriptors through ``/proc`` (nor ptrace it).
+    It also means no core dump of this process (the workers are not affected)."""
+    global _undumpable
+    if not _undumpable:
+        _undumpable = _prctl(PR_SET_DUMPABLE, 0)
+
+
 def spawn(app_dir: Path, *, fresh: bool, memory_limit_mb: int, backstop_s: int) -> WorkerProcess:
     """Start a worker for ``app_dir`` in its own session; it loads server.py at once."""
+    protect_parent()
     cmd_r, cmd_w = os.pipe()
     msg_r, msg_w = os.pipe()
     out_r, out_w = os.pipe()
