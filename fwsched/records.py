@@ -82,3 +82,38 @@ class Invocation:
             "render": self.render,
             "requests": self.requests,
         }
+
+    def __repr__(self) -> str:
+        # Short and to the point: pytest shows it where `assert run.outcome == "ok"` fails
+        # (and cuts what is longer than 240 characters), so it says how the run ended.
+        what = self.schedule if self.schedule is not None else f"{self.event} ({self.source})"
+        ended = str(self.outcome) + (f": {_cut(self.error, 90)}" if self.error else "")
+        tail = "\n".join(self.log.rstrip("\n").splitlines()[-3:])
+        log = f"; log {_cut(tail, 80, keep='end')!r}" if tail else ""
+        return f"<Invocation #{self.id} {what} at {format_instant(self.fire_at)}: {ended}{log}>"
+
+    def check(self, outcome: str = "ok") -> Invocation:
+        """This invocation if it ended ``outcome`` (``ok`` by default), else an
+        ``AssertionError`` with its error, traceback and output: ``sim.trigger("r").check()``."""
+        __tracebackhide__ = True  # pytest: the failure points at the test's call
+        if self.outcome == outcome:
+            return self
+        raise AssertionError(self.explain(f"ended {self.outcome}, not {outcome}"))
+
+    def explain(self, headline: str) -> str:
+        """A failure's report: the headline, then the error, output and traceback in full
+        (in that order: pytest shows only the first lines of a long explanation)."""
+        what = self.schedule if self.schedule is not None else f"{self.event} ({self.source})"
+        parts = [f"invocation #{self.id} ({what}, fired {format_instant(self.fire_at)}) {headline}"]
+        if self.error:
+            parts.append(f"error: {self.error}")
+        parts.append("output:\n" + (self.log.rstrip("\n") or "(none)"))
+        if self.traceback:
+            parts.append("traceback:\n" + self.traceback.rstrip("\n"))
+        return "\n".join(parts)
+
+
+def _cut(text: str, width: int, keep: str = "start") -> str:
+    if len(text) <= width:
+        return text
+    return text[: width - 1] + "…" if keep == "start" else "…" + text[-(width - 1) :]

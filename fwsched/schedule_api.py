@@ -28,7 +28,18 @@ class ScheduleAPI:
         self._context = context
 
     def call(self, op: str, request: Mapping[str, Any]) -> dict[str, Any]:
-        """Run one operation by name; raises ``ScheduleError`` and then changes nothing."""
+        """Run one operation by name; raises ``ScheduleError`` and then changes nothing.
+
+        The error's traceback starts here: where a rule was checked inside fwsched is of
+        no use to the caller, and pytest (``__tracebackhide__``) shows the caller's line.
+        """
+        __tracebackhide__ = True
+        try:
+            return self._call(op, request)
+        except ScheduleError as err:
+            raise err.with_traceback(None) from None
+
+    def _call(self, op: str, request: Mapping[str, Any]) -> dict[str, Any]:
         if op not in OPERATIONS:
             raise ScheduleError(400, f"Unknown schedule operation '{op}'")
         store = self._store
@@ -57,13 +68,17 @@ class ScheduleAPI:
             return dict(rules.RESPONSES[op])
 
     def create(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        __tracebackhide__ = True
         return self.call("create", request_from_call(args, kwargs))
 
     def fetch(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        __tracebackhide__ = True
         return self.call("fetch", request_from_call(args, kwargs))
 
     def update(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        __tracebackhide__ = True
         return self.call("update", request_from_call(args, kwargs))
 
     def delete(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        __tracebackhide__ = True
         return self.call("delete", request_from_call(args, kwargs))

@@ -166,3 +166,125 @@ def test_the_marker_installs_the_app_when_asked(
     result.stdout.fnmatch_lines(
         ["*install=True, but the app did not install: Install blocked by the app: refused*"]
     )
+
+
+# -- issue 12: what a failing test shows ----------------------------------------------------
+
+FAILING = """
+    def handle(payload):
+        print("starting", payload["data"])
+        print("about to fail")
+        raise KeyError("cursor")
+
+    exports = {"onScheduledEventHandler": handle}
+"""
+
+
+def test_an_app_that_is_not_found_fails_with_one_line_naming_the_paths_tried(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.fwsched(app="my_app")
+        def test_it(fwsched_sim):
+            pass
+        """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(errors=1)
+    near = pytester.path / "my_app"
+    [line] = [line for line in result.outlines if "fwsched_sim: no app" in line]
+    assert line == (
+        f"fwsched_sim: no app for @pytest.mark.fwsched(app='my_app'): no manifest.json in {near}"
+    )
+    text = result.stdout.str()
+    assert "fwsched init" not in text and "engine.py" not in text and "app.py" not in text
+
+
+def test_the_ini_option_is_relative_to_the_rootdir_and_named_when_wrong(
+    pytester: pytest.Pytester, make_app: MakeApp
+) -> None:
+    app = make_app(SERVER, name="app")
+    (pytester.path / "apps").mkdir()
+    app.rename(pytester.path / "apps" / "app")
+    pytester.makeini("[pytest]\nfwsched_app = apps/app\n")
+    pytester.mkdir("tests")
+    pytester.path.joinpath("tests", "test_it.py").write_text(
+        "def test_it(fwsched_sim):\n    assert fwsched_sim.spec.root.name == 'app'\n"
+    )
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
+    pytester.makeini("[pytest]\nfwsched_app = apps/typo\n")
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["fwsched_sim: no app for fwsched_app = apps/typo: no manifest*"])
+
+
+def test_a_failed_outcome_assertion_shows_the_error_traceback_and_output(
+    pytester: pytest.Pytester, make_app: MakeApp
+) -> None:
+    app = make_app(FAILING)
+    pytester.makepyfile(
+        f"""
+        import pytest
+
+        @pytest.mark.fwsched(app={str(app)!r})
+        def test_assert(fwsched_sim):
+            run = fwsched_sim.trigger_payload({{"n": 1}})
+            assert run.outcome == "ok"
+
+        @pytest.mark.fwsched(app={str(app)!r})
+        def test_check(fwsched_sim):
+            fwsched_sim.trigger_payload({{"n": 2}}).check()
+
+        @pytest.mark.fwsched(app={str(app)!r})
+        def test_check_passes_the_invocation_on(fwsched_sim):
+            assert fwsched_sim.trigger_payload({{"n": 3}}).check("error").id == 1
+        """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=2, passed=1)
+    text = result.stdout.str()
+    for n in (1, 2):
+        assert f"starting {{'n': {n}}}" in text  # the output
+    assert text.count("error: KeyError: 'cursor'") == 2  # the error
+    assert text.count("traceback:") == 2  # (pytest cuts a long explanation short unless -vv)
+    assert 'raise KeyError("cursor")' in text  # the traceback, from the handler's own line
+    assert "ended error, not ok" in text
+
+
+def test_a_repr_says_how_the_run_ended(make_app: MakeApp) -> None:
+    from fwsched import Simulator
+
+    with Simulator(make_app(FAILING)) as sim:
+        run = sim.trigger_payload({"n": 1})
+    text = repr(run)
+    assert text.startswith("<Invocation #1 onScheduledEvent (payload) at ")
+    assert "error: KeyError: 'cursor'" in text and "about to fail" in text
+    assert len(text) <= 240  # pytest cuts longer ones
+
+
+def test_a_schedule_error_points_at_the_test_not_into_fwsched(
+    pytester: pytest.Pytester, make_app: MakeApp
+) -> None:
+    app = make_app(SERVER)
+    pytester.makepyfile(
+        f"""
+        import pytest
+
+        @pytest.mark.fwsched(app={str(app)!r}, start="2026-01-05T09:00:00Z")
+        def test_it(fwsched_sim):
+            fwsched_sim.schedule.create(name="r", data={{}}, schedule_at="2026-01-05T09:01:00Z")
+        """
+    )
+    # In a process of its own: in-process runs re-import modules, which breaks the
+    # identity of exception classes that the traceback trimming relies on.
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    text = result.stdout.str()
+    assert "ScheduleError: The 'schedule_at' value must be at least 5 minutes in the future" in text
+    assert "schedule_api.py" not in text and "rules.py" not in text
+    result.stdout.fnmatch_lines(
+        ["test_a_schedule_error_points_at_the_test_not_into_fwsched.py:5: *"]
+    )
