@@ -31,6 +31,7 @@ import os
 import queue
 import select
 import socket
+import struct
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -156,10 +157,13 @@ class ControlServer:
         path: Path,
         submit: Callable[[Request], None],
         busy: Callable[[], str | None] | None = None,
+        refuse: Callable[[int], bool] | None = None,
     ) -> None:
         self.path = path
         self._submit = submit
         self._busy = busy  # what keeps a request waiting: "the running handler", ...
+        # Whether a client process (by pid) may not drive the runner: its own sandbox's.
+        self._refuse = refuse
         self._listener: socket.socket | None = None
         self._stop = threading.Event()
         self._wake_r, self._wake_w = os.pipe()
@@ -257,6 +261,10 @@ class ControlServer:
             except ValueError as exc:
                 _send(conn, {"error": error_to_wire(UsageError(str(exc)))})
                 return
+            pid = peer_pid(conn)
+            if self._refuse is not None and pid is not None and self._refuse(pid):
+                _send(conn, {"error": {"kind": "FwschedError", "message": SANDBOX_REFUSED}})
+                return
             if request.op == PING:
                 _send(conn, {"result": {"pid": os.getpid()}})
                 return
@@ -284,6 +292,24 @@ class ControlServer:
                 return
         request.cancelled.set()
         _send(conn, {"error": {"kind": "FwschedError", "message": "the request took too long"}})
+
+
+SANDBOX_REFUSED = (
+    "the live runner refuses commands from its own handlers' processes "
+    "(a handler cannot drive the simulator that runs it)"
+)
+
+
+def peer_pid(conn: socket.socket) -> int | None:
+    """The pid of the process at the other end of a unix socket (Linux), else None."""
+    option = getattr(socket, "SO_PEERCRED", None)
+    if option is None:
+        return None
+    try:
+        pid, _uid, _gid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, option, 12))
+    except (OSError, struct.error):
+        return None
+    return int(pid) or None
 
 
 def _stopping_error() -> dict[str, Any]:
@@ -324,7 +350,17 @@ def reject_pending(requests: list[Request]) -> None:
 
 
 def _connect(path: Path, timeout: float) -> socket.socket:
-    """A connection to the runner at ``path``; ``NotLive`` if nobody listens there."""
+    """A connection to the runner at ``path``; ``NotLive`` if nobody listens there.
+
+    A link at ``path`` (or for its folder) is refused, not followed: a cloned
+    repository could ship one pointing at another app's runner.
+    """
+    for candidate in (path.parent, path):
+        if candidate.is_symlink():
+            raise StateError(
+                f"{candidate} is a symbolic link: fwsched does not follow it to a runner "
+                "(it may be another app's); remove it"
+            )
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.settimeout(timeout)
     try:

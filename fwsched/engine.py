@@ -254,6 +254,12 @@ class Simulator:
             )
         return self._sandbox
 
+    def runs_in_sandbox(self, pid: int) -> bool:
+        """Whether process ``pid`` belongs to the sandbox: its worker, or what a handler
+        started (the live runner refuses such control connections; any thread)."""
+        sandbox = self._sandbox
+        return sandbox is not None and sandbox.owns(pid)
+
     def reload(self) -> None:
         """Pick up changed app files: re-read manifest and settings, restart the sandbox.
 

@@ -175,7 +175,9 @@ class LiveRunner:
         self._last_id = latest[-1].id if latest else 0
         if sim.store.label != ":memory:":
             self._reader = StateReader.open(Path(sim.store.label), sim.clock, sim.spec)
-        server = control.ControlServer(self.socket, self._submit, busy=self._busy_text)
+        server = control.ControlServer(
+            self.socket, self._submit, busy=self._busy_text, refuse=sim.runs_in_sandbox
+        )
         reloader = Reloader(sim.spec.root) if self.reload else None
         watcher: threading.Thread | None = None
         monitor = threading.Thread(target=self._monitor, name="fwsched-monitor", daemon=True)

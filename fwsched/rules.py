@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from fwsched import iso8601, jsvalues
+from fwsched import iso8601, jsonsafe, jsvalues
 from fwsched.durations import to_epoch_us
 from fwsched.records import ScheduleKind
 from fwsched.recurrence import Repeat, known_timezone
@@ -134,6 +134,10 @@ def check_data(data: Any) -> dict[str, Any]:
     """Rules 4 and 5; returns the data as it will read back (a JSON round trip)."""
     not_json = _bad("The 'data' value must be of type JSON")
     if not isinstance(data, dict):
+        raise not_json
+    if jsonsafe.too_deep(data):
+        # What json.dumps says of data nested deeper than Python's recursion allows, said
+        # at a fixed depth that every part of fwsched handles (see jsonsafe.MAX_DEPTH).
         raise not_json
     try:
         text = json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False)

@@ -23,7 +23,7 @@ from fwsched.errors import did_you_mean
 from fwsched.outcome import Outcome
 from fwsched.sandbox import protocol
 from fwsched.sandbox.output import OutputBuffer, OutputCallback
-from fwsched.sandbox.process import WorkerExited, WorkerProcess, spawn
+from fwsched.sandbox.process import WorkerExited, WorkerProcess, descends_from, spawn
 from fwsched.sandbox.result import LoadReport, RunResult
 from fwsched.sdk import PlatformError
 
@@ -34,6 +34,10 @@ Services = Mapping[str, RpcHandler]
 """The platform services a handler can call, by name (``{"schedule": ...}``)."""
 
 NO_HANDLER = "No onScheduledEvent handler is registered in manifest.json"
+STRAY_NOTE = (
+    "fwsched: the sandbox process wrote to fwsched while no handler ran (a thread left "
+    "by an earlier invocation?); it was replaced before this one\n"
+)
 STARTUP_BOUND = 30.0  # seconds for an interpreter to start, before the import clock runs
 CLOSE_BOUND = 5.0  # seconds close() waits for a running invoke to notice the kill
 BACKSTOP_GRACE = 30  # the worker's own alarm, past the timeout, if the parent is gone
@@ -110,6 +114,11 @@ class Sandbox:
         output = OutputBuffer(on_text=on_output)
         with self._lock:
             self._check_open()
+            if self._worker is not None and self._spoke_unasked(self._worker):
+                # Frames while no request was out: a thread a handler left behind writes
+                # to the pipe. They must not pass for this run's: a new worker runs it.
+                self._discard()
+                output.feed(STRAY_NOTE.encode())
             report = self._ready(output)
             if self._closed:  # by another thread while the worker was starting
                 return _interrupted(output, 0.0)
@@ -123,11 +132,29 @@ class Sandbox:
                 )
             return self._run(handler, payload, fire_at.timestamp(), limit, output)
 
+    def _spoke_unasked(self, worker: WorkerProcess) -> bool:
+        """Whether the idle worker sent anything but a late "exited" of an earlier run."""
+        try:
+            messages = worker.unasked()
+            for message in messages:
+                _, fields = protocol.check_from_worker(message, "exited")
+                if fields["seq"] > self._seq:
+                    return True
+        except protocol.ProtocolError:
+            return True
+        return False
+
     def inspect(self) -> LoadReport:
         """Import server.py in a sandbox process: does it load, and what does it export?"""
         with self._lock:
             self._check_open()
             return self._ready(OutputBuffer())
+
+    def owns(self, pid: int) -> bool:
+        """Whether process ``pid`` is this sandbox's worker or one its handlers started
+        (safe from any thread)."""
+        worker = self._worker
+        return worker is not None and descends_from(pid, worker.pid)
 
     def reload(self) -> None:
         """The next invocation uses the files as they are now (new worker, new import)."""
@@ -200,23 +227,20 @@ class Sandbox:
                 return self._failed(
                     f"the sandbox process did not start within {STARTUP_BOUND:g} s", output
                 )
-            if message[0] != "hello":
-                raise protocol.ProtocolError(f"expected 'hello', got {message[0]!r}")
+            protocol.check_from_worker(message, "hello")
             message = worker.receive(time.monotonic() + self.timeout, output)
             if message is None:
                 return self._failed(
                     f"server.py did not finish importing within {self.timeout:g} s", output
                 )
-            name, fields = message
-            if name != "loaded":
-                raise protocol.ProtocolError(f"expected 'loaded', got {name!r}")
+            _, fields = protocol.check_from_worker(message, "loaded")
         except WorkerExited as died:
             return self._failed(f"{_death(died.returncode)} while loading server.py", output)
         except protocol.ProtocolError as exc:
             return self._failed(f"the sandbox process broke the protocol: {exc}", output)
         report = LoadReport(
-            ok=bool(fields.get("ok")),
-            exports=[str(name) for name in fields.get("exports") or ()],
+            ok=fields["ok"],
+            exports=list(fields["exports"]),
             error=fields.get("error"),
             traceback=fields.get("traceback"),
         )
@@ -256,20 +280,23 @@ class Sandbox:
                 message = worker.receive(deadline, output)
                 if message is None:
                     return self._timed_out(worker, started, timeout, output)
-                name, fields = message
+                name, fields = protocol.check_from_worker(message, "rpc", "result", "exited")
                 if name == "rpc":
                     if not worker.send(self._answer(fields), deadline):
                         return self._timed_out(worker, started, timeout, output)
-                elif name == "result" and fields.get("seq") == seq:
+                    continue
+                if fields["seq"] > seq or (name == "result" and fields["seq"] != seq):
+                    raise protocol.ProtocolError(f"{name!r} for invocation {fields['seq']}")
+                if name == "result":
                     if worker.output_pending:
                         worker.drain_output(output)
                     return _finished(fields, output)
-                elif name == "exited" and fields.get("seq") == seq:
+                if fields["seq"] == seq:
                     # Fresh isolation: the child died before sending its result.
                     worker.drain_output(output)
-                    code, sig = fields.get("code"), fields.get("signal")
+                    code, sig = fields["code"], fields["signal"]
                     return _crashed(-sig if sig else code, started, output)
-                # Anything else is stale (such as a late "exited"): ignore it.
+                # A late "exited" of an earlier invocation (its child died after its result).
         except WorkerExited as died:
             self._discard()
             if self._closed:
@@ -279,7 +306,7 @@ class Sandbox:
             self._discard()
             return RunResult(
                 Outcome.CRASHED,
-                f"the sandbox process broke the protocol: {exc}",
+                f"the sandbox process broke the protocol ({exc}); it was replaced",
                 None,
                 output.text(),
                 None,
@@ -336,15 +363,15 @@ def _since(started: float) -> float:
 
 
 def _finished(fields: dict[str, Any], output: OutputBuffer) -> RunResult:
-    render = fields.get("render")
+    """The outcome a worker reported (``protocol.check_from_worker`` checked every field)."""
     return RunResult(
         Outcome(fields["outcome"]),
         fields.get("error"),
         fields.get("traceback"),
         output.text(),
         fields.get("value"),
-        float(fields.get("duration_ms") or 0.0),
-        render=render if isinstance(render, dict) else None,
+        float(fields.get("duration_ms", 0.0)),
+        render=fields.get("render"),
     )
 
 

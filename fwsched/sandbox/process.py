@@ -33,6 +33,7 @@ BOOT = (
 CHUNK = protocol.CHUNK
 DRAIN_READS = 64  # a drain reads at most 4 MiB: a flooding grandchild cannot pin us
 REAP_BOUND = 5.0  # seconds to wait for a SIGKILLed process to be reaped
+POLL_SLICE_MS = 3_600_000  # poll() takes a C int of milliseconds: wait at most an hour at once
 PR_SET_DUMPABLE = 4
 _FWSCHED_ROOT = str(Path(__file__).resolve().parents[2])
 
@@ -98,6 +99,7 @@ def spawn(app_dir: Path, *, fresh: bool, memory_limit_mb: int, backstop_s: int) 
         "fresh" if fresh else "warm",
         str(memory_limit_mb),
         str(backstop_s),
+        str(os.getpid()),  # the worker dies with this process (PR_SET_PDEATHSIG)
     ]
     try:
         proc = subprocess.Popen(
@@ -118,6 +120,31 @@ def spawn(app_dir: Path, *, fresh: bool, memory_limit_mb: int, backstop_s: int) 
         for fd in (cmd_r, msg_w, out_w):
             os.close(fd)
     return WorkerProcess(proc, cmd_w=cmd_w, msg_r=msg_r, out_r=out_r)
+
+
+def descends_from(pid: int, ancestor: int) -> bool:
+    """Whether process ``pid`` is ``ancestor`` or was started by it (Linux ``/proc``):
+    in its session (what a handler starts, unless it calls setsid), or below it in the
+    process tree (a worker is the subreaper of its handlers' orphans)."""
+    if pid == ancestor:
+        return True
+    try:
+        if os.getsid(pid) == ancestor:
+            return True
+    except OSError:
+        return False
+    for _ in range(64):
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as stat:
+                fields = stat.read().rsplit(b")", 1)[1].split()
+            pid = int(fields[1])  # after ") state": the parent's pid
+        except (OSError, IndexError, ValueError):
+            return False
+        if pid == ancestor:
+            return True
+        if pid <= 1:
+            return False
+    return False
 
 
 def _kill_group(pid: int) -> None:
@@ -174,7 +201,7 @@ class WorkerProcess:
                     return False
                 waiter = select.poll()
                 waiter.register(self._cmd_w, select.POLLOUT)
-                waiter.poll(math.ceil(remaining * 1000))
+                waiter.poll(min(math.ceil(remaining * 1000), POLL_SLICE_MS))
             except BrokenPipeError:
                 return True
         return True
@@ -192,7 +219,7 @@ class WorkerProcess:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return None
-            wait_ms = math.ceil(remaining * 1000)
+            wait_ms = min(math.ceil(remaining * 1000), POLL_SLICE_MS)
             if self._pidfd is None:
                 wait_ms = min(wait_ms, 50)
             for fd, _ in self._poller.poll(wait_ms):
@@ -205,6 +232,14 @@ class WorkerProcess:
             if self._pidfd is None and not self._gone and self.proc.poll() is not None:
                 self._exited(output)
         return queue.popleft()
+
+    def unasked(self) -> list[protocol.Message]:
+        """The messages already sent (read without waiting) and not yet received."""
+        if not self._gone:
+            self._read_messages()
+        messages = list(self._queue)
+        self._queue.clear()
+        return messages
 
     def drain_output(self, output: OutputBuffer) -> None:
         """Read what is already in the output pipe, without waiting for more.

@@ -15,20 +15,31 @@ duration_ms, render}`` (``render`` is ``{error, data}`` of the first ``render_da
 call, or null), and in fresh isolation ``exited {seq, code, signal}`` from the
 zygote when the child that ran invocation ``seq`` died before sending its result.
 
-This module is imported by the worker, so it stays small: json and os only.
+The parent trusts no frame from a worker: ``check_from_worker`` lets through only
+the messages above with exactly their fields (types, outcomes, depth); anything else
+is a ``ProtocolError``, and the run ends ``crashed`` with the worker replaced.
+
+This module is imported by the worker, so it stays small: json, math and os only.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 from typing import Any
+
+from fwsched import jsonsafe
 
 Message = tuple[str, dict[str, Any]]
 
 HEADER = 4
 CHUNK = 65536
 MAX_FRAME = 64 * 1024 * 1024  # a bigger frame means a broken stream, not a real message
+CUT = " [truncated]"  # ends a text the worker cut at its cap (the parent masks across it)
+# Request values deeper than this travel as their repr (``Opaque``): the rules refuse them.
+WIRE_DEPTH = 2 * jsonsafe.MAX_DEPTH
+WORKER_OUTCOMES = ("ok", "error", "load-error")  # the others are the parent's to decide
 
 # Requests keep Python's lenient JSON (NaN allowed) so the parent's rules see what
 # the handler passed; results must be strict JSON because they are stored and printed.
@@ -88,8 +99,8 @@ def json_copy(value: Any, *, strict: bool) -> Any:
 def decode(body: bytes) -> Message:
     try:
         name, fields = _decode(body.decode("utf-8", "surrogatepass"))
-    except ValueError as exc:
-        raise ProtocolError(f"malformed frame: {exc}") from None
+    except (ValueError, TypeError, RecursionError) as exc:
+        raise ProtocolError(f"malformed frame: {type(exc).__name__}: {exc}") from None
     if not isinstance(name, str) or not isinstance(fields, dict):
         raise ProtocolError("malformed frame: expected [name, fields]")
     return name, fields
@@ -103,20 +114,137 @@ def encode_rpc(call: str, request: dict[str, Any], service: str = "schedule") ->
     """
     try:
         fields = {"service": service, "call": call, "request": request, "opaque": []}
-        return _frame(_request.encode(["rpc", fields]))
-    except (TypeError, ValueError):
+        frame = _frame(_request.encode(["rpc", fields]))
+    except (TypeError, ValueError, RecursionError):
         pass
+    else:
+        # Counting brackets is cheap; only a frame with many looks at the depth.
+        if frame.count(b"[") + frame.count(b"{") <= WIRE_DEPTH or not jsonsafe.too_deep(
+            request, WIRE_DEPTH
+        ):
+            return frame
     safe: dict[str, Any] = {}
     opaque: list[str] = []
     for key, value in request.items():
         try:
             _request.encode(value)
-        except (TypeError, ValueError):
+            if jsonsafe.too_deep(value, WIRE_DEPTH):
+                raise ValueError("too deep")
+        except (TypeError, ValueError, RecursionError):
             safe[str(key)] = safe_repr(value)
             opaque.append(str(key))
         else:
             safe[str(key)] = value
     return encode("rpc", {"service": service, "call": call, "request": safe, "opaque": opaque})
+
+
+# -- what the parent accepts from a worker ----------------------------------------------------
+
+
+def _fail(name: str, why: str) -> ProtocolError:
+    return ProtocolError(f"bad {name!r} message: {why}")
+
+
+def _is_int(value: Any) -> bool:
+    return type(value) is int
+
+
+def _optional_text(fields: dict[str, Any], key: str) -> bool:
+    value = fields.get(key)
+    return value is None or type(value) is str
+
+
+def _shape(name: str, fields: dict[str, Any], required: set[str], optional: set[str]) -> None:
+    keys = set(fields)
+    if not required <= keys:
+        raise _fail(name, f"missing {', '.join(sorted(required - keys))}")
+    extra = keys - required - optional
+    if extra:
+        raise _fail(name, f"unknown {', '.join(sorted(map(str, extra)))}")
+
+
+def _check_hello(fields: dict[str, Any]) -> None:
+    _shape("hello", fields, {"pid"}, set())
+    if not _is_int(fields["pid"]):
+        raise _fail("hello", "pid is not an integer")
+
+
+def _check_loaded(fields: dict[str, Any]) -> None:
+    _shape("loaded", fields, {"ok", "exports"}, {"error", "traceback"})
+    exports = fields["exports"]
+    if type(fields["ok"]) is not bool:
+        raise _fail("loaded", "ok is not a boolean")
+    if not isinstance(exports, list) or not all(type(e) is str for e in exports):
+        raise _fail("loaded", "exports is not a list of names")
+    if not (_optional_text(fields, "error") and _optional_text(fields, "traceback")):
+        raise _fail("loaded", "error or traceback is not text")
+
+
+def _check_rpc(fields: dict[str, Any]) -> None:
+    _shape("rpc", fields, {"service", "call", "request", "opaque"}, set())
+    request, opaque = fields["request"], fields["opaque"]
+    if type(fields["service"]) is not str or type(fields["call"]) is not str:
+        raise _fail("rpc", "service or call is not text")
+    if not isinstance(request, dict):
+        raise _fail("rpc", "request is not an object")
+    if not isinstance(opaque, list) or not all(type(k) is str and k in request for k in opaque):
+        raise _fail("rpc", "opaque is not a list of the request's keys")
+    if jsonsafe.too_deep(request, WIRE_DEPTH + 1):
+        raise _fail("rpc", "request nested too deep")
+
+
+def _check_result(fields: dict[str, Any]) -> None:
+    _shape(
+        "result",
+        fields,
+        {"seq", "outcome"},
+        {"value", "error", "traceback", "duration_ms", "render"},
+    )
+    if not _is_int(fields["seq"]):
+        raise _fail("result", "seq is not an integer")
+    if fields["outcome"] not in WORKER_OUTCOMES:
+        raise _fail("result", f"outcome {fields['outcome']!r} is not one a worker reports")
+    if not (_optional_text(fields, "error") and _optional_text(fields, "traceback")):
+        raise _fail("result", "error or traceback is not text")
+    duration = fields.get("duration_ms", 0.0)
+    if type(duration) not in (int, float) or not math.isfinite(duration) or duration < 0:
+        raise _fail("result", "duration_ms is not a number of milliseconds")
+    render = fields.get("render")
+    if render is not None and (not isinstance(render, dict) or set(render) != {"error", "data"}):
+        raise _fail("result", "render is not {error, data}")
+    if jsonsafe.too_deep(fields.get("value"), jsonsafe.MAX_DEPTH) or jsonsafe.too_deep(
+        render, jsonsafe.MAX_DEPTH + 1
+    ):
+        raise _fail("result", "a value nested deeper than the worker sends")
+
+
+def _check_exited(fields: dict[str, Any]) -> None:
+    _shape("exited", fields, {"seq", "code", "signal"}, set())
+    code, signal = fields["code"], fields["signal"]
+    if not _is_int(fields["seq"]):
+        raise _fail("exited", "seq is not an integer")
+    if not (code is None or _is_int(code)) or not (signal is None or _is_int(signal)):
+        raise _fail("exited", "code or signal is not an integer")
+
+
+_CHECKS = {
+    "hello": _check_hello,
+    "loaded": _check_loaded,
+    "rpc": _check_rpc,
+    "result": _check_result,
+    "exited": _check_exited,
+}
+
+
+def check_from_worker(message: Message, *expected: str) -> Message:
+    """``message`` if it is one of ``expected`` with exactly the fields the protocol
+    allows; otherwise ``ProtocolError`` (the worker, or a handler writing to its pipe,
+    broke the protocol)."""
+    name, fields = message
+    if name not in expected:
+        raise ProtocolError(f"unexpected {name!r} message (expected {' or '.join(expected)})")
+    _CHECKS[name](fields)
+    return message
 
 
 def decode_request(fields: dict[str, Any]) -> dict[str, Any]:

@@ -13,11 +13,17 @@ Messages travel on the two pipes named on the command line (see protocol.py);
 fds 1 and 2 are the output pipe, so prints, logging, C code and subprocesses
 are all captured by the parent. Keep this module's imports light: they are paid
 on every worker start.
+
+Process hygiene (Linux): a worker dies with the fwsched process that started it
+(``PR_SET_PDEATHSIG``), a forked child with its zygote; and each is the
+"subreaper" of what its handler starts, so after every invocation it kills and
+reaps every process the handler left behind, even one that daemonised itself.
 """
 
 from __future__ import annotations
 
 import _thread
+import contextlib
 import importlib.util
 import os
 import select
@@ -30,7 +36,7 @@ from datetime import UTC, datetime
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from fwsched import sdk
+from fwsched import jsonsafe, sdk
 from fwsched.sandbox import protocol
 
 if TYPE_CHECKING:
@@ -40,6 +46,11 @@ SERVER = "server.py"
 VALUE_CAP = 1024 * 1024  # bytes of a return value's JSON kept (then its repr, cut)
 ERROR_CAP = 2000  # characters of the one-line error
 SPARES = 3  # fresh isolation: children forked ahead of their invocation (bench: 3 > 2 > 1)
+CUT_NODES = 1_000_000  # objects and lists a deep return value may have while it is cut
+STRAY_ROUNDS = 20  # kill-and-reap rounds for what a handler left running (grandchildren...)
+REAP_BOUND = 2.0  # seconds to wait for killed strays to be reaped (one stuck in the kernel)
+PR_SET_PDEATHSIG = 1
+PR_SET_CHILD_SUBREAPER = 36
 
 Handler = Callable[[Any], Any]
 
@@ -56,14 +67,82 @@ RENDERED_AGAIN = (
 
 
 def main(argv: list[str]) -> None:
-    """Entry point: ``APP_DIR CMD_FD MSG_FD warm|fresh MEMORY_LIMIT_MB BACKSTOP_S``."""
-    app_dir, cmd_fd, msg_fd, mode, memory_mb, backstop = argv
+    """Entry point: ``APP_DIR CMD_FD MSG_FD warm|fresh MEMORY_LIMIT_MB BACKSTOP_S PARENT_PID``."""
+    app_dir, cmd_fd, msg_fd, mode, memory_mb, backstop, parent = argv
+    _die_with(int(parent))
     # fwsched's own modules are compiled and cached by now; the app's must not be:
     # no __pycache__ in the app directory (the reloader would see it change).
     sys.dont_write_bytecode = True
     _limit_memory(int(memory_mb))
     worker = Worker(app_dir, int(cmd_fd), int(msg_fd), int(backstop))
     worker.serve(fresh=mode == "fresh")
+
+
+_libc: Any = None
+
+
+def _prctl(option: int, value: int) -> bool:
+    """Linux's prctl(2); False where there is none or it fails."""
+    global _libc
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        if _libc is None:
+            import ctypes
+
+            _libc = ctypes.CDLL(None, use_errno=True)
+        return int(_libc.prctl(option, value, 0, 0, 0)) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _die_with(parent: int) -> None:
+    """SIGKILL when ``parent`` ends (not ``timeout + 30 s`` later, by the backstop alarm),
+    and be the subreaper of this process's descendants (``_end_strays`` finds them)."""
+    if _prctl(PR_SET_PDEATHSIG, signal.SIGKILL) and os.getppid() != parent:
+        os._exit(0)  # the parent died before the prctl: nobody wants us
+    _prctl(PR_SET_CHILD_SUBREAPER, 1)
+
+
+def _children() -> list[int]:
+    """This process's children (with the subreaper flag: every live descendant whose own
+    parent is gone shows up here too)."""
+    found: list[int] = []
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return found
+    for task in tasks:
+        try:
+            with open(f"/proc/self/task/{task}/children") as listing:
+                found += [int(pid) for pid in listing.read().split()]
+        except OSError:
+            continue
+    return found
+
+
+def _end_strays() -> None:
+    """Kill and reap every process the handler started that is still there: a warm
+    worker keeps only its own process between invocations."""
+    for _ in range(STRAY_ROUNDS):
+        children = _children()
+        if not children:
+            return
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + REAP_BOUND
+        waiting = set(children)  # their own children come back to us (subreaper): next round
+        while waiting and time.monotonic() < deadline:
+            for pid in list(waiting):
+                try:
+                    done, _ = os.waitpid(pid, os.WNOHANG)
+                except ChildProcessError:
+                    done = pid
+                if done:
+                    waiting.discard(pid)
+            if waiting:
+                time.sleep(0.001)
 
 
 def _limit_memory(megabytes: int) -> None:
@@ -274,10 +353,12 @@ class Worker:
             os.killpg(0, signal.SIGKILL)
 
     def _fork_child(self, baton_r: int, baton_w: int, notes_w: int) -> None:
+        zygote = os.getpid()
         if os.fork():
             return
         code = 0
         try:
+            _die_with(zygote)  # a fork does not inherit the zygote's settings
             os.read(baton_r, 1)  # wait for our turn
             message = self.reader.read()
             while message is not None and message[0] != "invoke":
@@ -340,6 +421,7 @@ class Worker:
                 self._in_invocation = False
             result["render"] = self._rendered
             _flush()
+            _end_strays()
         return _result_frame(result)
 
     def render(self, error: Any, data: Any) -> None:
@@ -353,9 +435,15 @@ class Worker:
             try:
                 # Sent like an HTTP response: what it is now, and it must be JSON.
                 data = protocol.json_copy(data, strict=True)
-            except (TypeError, ValueError) as exc:
+                error = protocol.json_copy(error, strict=False)
+            except (TypeError, ValueError, RecursionError) as exc:
                 raise TypeError(f"render_data: data is not JSON: {exc}") from None
-            self._rendered = {"error": protocol.json_copy(error, strict=False), "data": data}
+            if jsonsafe.too_deep(data) or jsonsafe.too_deep(error):
+                raise TypeError(
+                    f"render_data: nested deeper than {jsonsafe.MAX_DEPTH} levels "
+                    "(fwsched's limit for any value)"
+                )
+            self._rendered = {"error": error, "data": data}
 
     def transport(
         self, op: str, request: dict[str, Any], service: str = "schedule"
@@ -475,18 +563,53 @@ def _exit_error(exc: SystemExit) -> str:
 
 
 def _result_frame(result: dict[str, Any]) -> bytes:
+    """The ``result`` frame: the value as JSON, cut at ``jsonsafe.MAX_DEPTH`` levels (each
+    cut marked); a value that is not JSON (or too big to keep) as its repr, cut."""
+    value = result["value"]
+    if isinstance(value, dict | list | tuple):  # breadth first, a level at a time
+        shape = _shape(value)
+        if shape == "huge":  # a value that shares its parts (v = [v, v], 200 times)
+            result["value"] = (
+                f"<{type(value).__name__} of more than {CUT_NODES:,} objects and values: "
+                "not recorded>"
+            )
+        elif shape == "deep":
+            result["value"] = jsonsafe.cut_deep(value)
     try:
         frame = protocol.encode_strict("result", result)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         frame = b""
     if frame and len(frame) <= VALUE_CAP:
         return frame
-    # Not JSON (or too big to keep): its repr stands for it.
-    text = protocol.safe_repr(result["value"])
+    text = protocol.safe_repr(value)
     if len(text) > VALUE_CAP:
-        text = text[:VALUE_CAP] + " [truncated]"
+        text = text[:VALUE_CAP] + protocol.CUT
     result["value"] = text
     return protocol.encode("result", result)
+
+
+def _shape(value: Any) -> str:
+    """ "deep" if ``value`` nests deeper than ``jsonsafe.MAX_DEPTH``, "huge" if its first
+    ``MAX_DEPTH`` levels hold more than ``CUT_NODES`` objects and values, else "ok".
+
+    Bounded work however the value is built, and it finds what would make the JSON
+    encoder recurse too deep or run for ever, before the encoder runs."""
+    limit = jsonsafe.MAX_DEPTH
+    containers = (dict, list, tuple)
+    visited = 0
+    level_nodes: list[Any] = [value]
+    for _ in range(limit):
+        below: list[Any] = []
+        for node in level_nodes:
+            children = node.values() if isinstance(node, dict) else node
+            visited += len(children)
+            if visited > CUT_NODES:
+                return "huge"
+            below += [child for child in children if isinstance(child, containers)]
+        if not below:
+            return "ok"
+        level_nodes = below
+    return "deep" if level_nodes else "ok"
 
 
 def _flush() -> None:
@@ -511,7 +634,7 @@ def _one_line(exc: BaseException) -> str:
         text = "<exception str() failed>"
     first = text.splitlines()[0] if text else ""
     line = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
-    return line[:ERROR_CAP]
+    return line if len(line) <= ERROR_CAP else line[:ERROR_CAP] + protocol.CUT
 
 
 def _user_traceback(exc: BaseException) -> str | None:
@@ -523,8 +646,11 @@ def _user_traceback(exc: BaseException) -> str | None:
     tb = exc.__traceback__
     while tb is not None and _not_app_code(tb.tb_frame.f_code.co_filename):
         tb = tb.tb_next
-    text = "".join(traceback.format_exception(type(exc), exc, tb))
-    return text[:VALUE_CAP]
+    try:
+        text = "".join(traceback.format_exception(type(exc), exc, tb))
+    except RecursionError:  # an exception chain thousands of causes long
+        text = f"(the traceback could not be formatted: too deep)\n{_one_line(exc)}\n"
+    return text if len(text) <= VALUE_CAP else text[:VALUE_CAP] + protocol.CUT
 
 
 _ASYNCIO_DIR = os.path.join(os.path.dirname(os.__file__), "asyncio", "")
