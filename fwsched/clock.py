@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+END_OF_TIME = datetime.max.replace(tzinfo=UTC)  # the last instant a datetime can hold
+
 
 class SimClock:
     """Virtual UTC time that runs at ``rate`` * real time (0 = paused) and never goes backwards.
@@ -98,7 +100,11 @@ class SimClock:
             raise ValueError("time can't go backwards")
         with self._lock:
             real = self._real_time()
-            self._jump(self._now_at(real) + delta, real)
+            try:
+                target = self._now_at(real) + delta
+            except OverflowError:
+                raise ValueError("time can't go past the year 9999") from None
+            self._jump(target, real)
 
     def _jump(self, target: datetime, real: float) -> None:
         self._virtual_base, self._real_base = target, real
@@ -125,7 +131,10 @@ class SimClock:
         if self._rate == 0 or elapsed == 0:
             now = self._virtual_base
         else:
-            now = self._virtual_base + timedelta(seconds=self._rate * elapsed)
+            try:
+                now = self._virtual_base + timedelta(seconds=self._rate * elapsed)
+            except OverflowError:  # a fast clock near the year 9999 stops at its end
+                now = END_OF_TIME
         return now if self._limit is None else min(now, self._limit)
 
 

@@ -30,7 +30,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from fwsched import rules
+from fwsched import jsonsafe, rules
 from fwsched.app import SCHEDULED_EVENT, AppSpec, app_secrets, load_app, redact
 from fwsched.clock import SimClock
 from fwsched.durations import parse_duration, parse_instant, to_epoch_ms
@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from fwsched.platform.requests import HttpService
 
 DEFAULT_TIMEOUT = 20.0
+MAX_TIMEOUT = 24 * 3600.0  # seconds: a day, for a handler stopped in a debugger
 
 
 class StateLock:
@@ -173,8 +174,11 @@ class Simulator:
         self.timeout = float(
             timeout if timeout is not None else self.spec.timeout or DEFAULT_TIMEOUT
         )
-        if self.timeout <= 0:
-            raise ValueError(f"timeout must be positive, got {timeout}")
+        if not 0 < self.timeout <= MAX_TIMEOUT:  # also refuses NaN and infinity
+            raise ValueError(
+                f"timeout must be a number of seconds above 0 and at most {MAX_TIMEOUT:g}, "
+                f"got {timeout}"
+            )
         self.isolation = Isolation(isolation)
         self.memory_limit_mb = memory_limit_mb
 
@@ -407,7 +411,14 @@ class Simulator:
 
     def advance(self, duration: timedelta | str) -> list[Invocation]:
         """Move the clock forward by ``duration`` (``"1h30m"``, ``"PT1H"`` or a timedelta)."""
-        return self.advance_to(self.now + _as_duration(duration))
+        delta = _as_duration(duration)
+        try:
+            target = self.now + delta
+        except OverflowError:
+            raise ValueError(
+                f"advancing {delta} from {self.now.isoformat()} goes past the year 9999"
+            ) from None
+        return self.advance_to(target)
 
     def advance_to(
         self, target: datetime | str, *, on_fired: Callable[[Invocation], None] | None = None
@@ -477,10 +488,14 @@ class Simulator:
             if fire_at > self.now:
                 self.clock.advance_to(fire_at)
             self.store.set_now(fire_at)
-            if spec.repeat is None:
+            following = None
+            if spec.repeat is not None:
+                with contextlib.suppress(OverflowError):  # past the year 9999: no more
+                    following = next_occurrence(spec.at, spec.repeat, due)
+            if following is None:  # a one-time schedule, or the last occurrence of a series
                 self.store.delete(spec.name)
             else:
-                self.store.set_next_fire(spec.name, next_occurrence(spec.at, spec.repeat, due))
+                self.store.set_next_fire(spec.name, following)
             started = self._begin(spec.name, "schedule", spec.data, due, fire_at)
         return self._run(started)
 
@@ -526,6 +541,7 @@ class Simulator:
 
         What it passed to ``render_data`` is the invocation's ``render``.
         """
+        _bounded(params, "the function's params")
         payload = events.function_payload(self._payload_spec(), params)
         report = self.sandbox.inspect()
         events.check_function(self.spec, function, report.exports if report.ok else None)
@@ -557,6 +573,7 @@ class Simulator:
         if self.installed:
             raise FwschedError(events.ALREADY_INSTALLED)
         values = None
+        _bounded(iparams, "the iparams")
         if iparams is not None:
             values = dict(self.spec.with_overrides(iparams=iparams).iparams)  # checks them
         invocation = None
@@ -600,6 +617,7 @@ class Simulator:
         source: Source,
         iparams: Mapping[str, Any] | None = None,
     ) -> Invocation:
+        _bounded(given, "the payload")
         spec = self._payload_spec(iparams)
         if event == SCHEDULED_EVENT and given is not None and not isinstance(given, Mapping):
             _json_object(given)  # a schedule's data rules: rule 4's message
@@ -843,6 +861,14 @@ def _call_arguments(
         # protocol.Opaque: the handler passed something that cannot travel as JSON.
         raise error(400, "Arguments must be JSON values (dict, list, str, number, bool, None)")
     return tuple(args), kwargs
+
+
+def _bounded(value: Any, what: str) -> None:
+    """A value given to a handler nests at most ``jsonsafe.MAX_DEPTH`` levels, as data must."""
+    if jsonsafe.too_deep(value):
+        raise FwschedError(
+            f"{what} is nested deeper than {jsonsafe.MAX_DEPTH} levels, which fwsched refuses"
+        )
 
 
 def _json_object(data: Any) -> dict[str, Any]:

@@ -190,7 +190,12 @@ def advance_target(now: datetime, args: Mapping[str, Any]) -> datetime:
         if duration is not None:
             return now + parse_duration(str(duration))
         target = parse_instant(str(to))
-    except (ValueError, OverflowError) as exc:
+    except OverflowError:
+        raise UsageError(
+            f"advance {duration if duration is not None else f'--to {to}'} from "
+            f"{format_instant(now)} goes past the year 9999, the last time fwsched knows"
+        ) from None
+    except ValueError as exc:
         raise UsageError(str(exc)) from None
     if target < now:
         raise UsageError(

@@ -111,6 +111,19 @@ def json_option(f: F) -> F:
     )(f)
 
 
+MAX_TIMEOUT = 24 * 3600.0  # engine.MAX_TIMEOUT, without importing the engine here
+
+
+class Finite(click.FloatRange):
+    """A float range that also refuses NaN (which compares false to any bound)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if number != number:
+            self.fail(f"{value!r} is not a number.", param, ctx)
+        return number
+
+
 def relaxed_option(f: F) -> F:
     return click.option(
         "--relaxed",
@@ -124,7 +137,7 @@ def sandbox_options(f: F) -> F:
     options = [
         click.option(
             "--timeout",
-            type=click.FloatRange(min=0, min_open=True),
+            type=Finite(min=0, min_open=True, max=MAX_TIMEOUT),
             metavar="S",
             help="Seconds a handler may run [default: fwsched.toml, else 20].",
         ),
@@ -353,15 +366,23 @@ def json_arg(option: str, text: str) -> Any:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise UsageError(f"{option}: cannot read {path}: {exc.strerror or exc}") from None
+        except UnicodeDecodeError as exc:
+            raise UsageError(
+                f"{option}: {path} is not UTF-8 text ({exc.reason} at byte {exc.start})"
+            ) from None
         source = str(path)
     try:
         return json.loads(text)
+    except RecursionError:
+        raise UsageError(f"{option}: the JSON is nested too deeply to read") from None
     except json.JSONDecodeError as exc:
         where = "" if source == "text" else f" in {source}"
         raise UsageError(
             f"{option}: invalid JSON{where} at line {exc.lineno} column {exc.colno}: {exc.msg}"
             f" (quote it for the shell, e.g. {option} {JSON_EXAMPLES.get(option, _EXAMPLE)})"
         ) from None
+    except ValueError as exc:  # an integer of more than 4300 digits
+        raise UsageError(f"{option}: {' '.join(str(exc).split())}") from None
 
 
 _EXAMPLE = """'{"task_id": 1}'"""

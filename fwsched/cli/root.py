@@ -12,6 +12,7 @@ each parses, calls a session or the library, and renders.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from typing import Any, ClassVar
@@ -62,6 +63,7 @@ class FwschedGroup(click.Group):
         **extra: Any,
     ) -> Any:
         Debug.on = bool(os.environ.get("FWSCHED_DEBUG"))  # --debug sets it again, per run
+        _escape_unencodable()
         Output.start(sys.argv[1:] if args is None else list(args))
         try:
             result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
@@ -92,6 +94,16 @@ def _fail(message: str, document: dict[str, Any] | None = None) -> None:
     error_line(message + (f"; {Output.hint}" if Output.hint else ""))
     if Output.json and not Output.printed_json:
         print_json(document if document is not None else {"error": message})
+
+
+def _escape_unencodable() -> None:
+    """Text UTF-8 cannot carry (a lone surrogate, valid in JSON and in JavaScript) is
+    printed as its ``\\udXXX`` escape, which in a JSON document is the same string."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            with contextlib.suppress(ValueError, OSError):
+                reconfigure(errors="backslashreplace")
 
 
 def _report(exc: BaseException) -> int:

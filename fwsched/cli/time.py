@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from fwsched.cli.common import (
+    Finite,
     Output,
     app_from,
     app_option,
@@ -29,6 +30,8 @@ from fwsched.cli.common import (
 from fwsched.errors import FwschedError, UsageError
 from fwsched.sdk import ScheduleError
 
+MAX_SPEED = 1e9  # simulated seconds per real second: some 31 years in one second
+
 if TYPE_CHECKING:
     from fwsched.session import Session
 
@@ -40,7 +43,7 @@ if TYPE_CHECKING:
 @app_option
 @click.option(
     "--speed",
-    type=click.FloatRange(min=0, min_open=True),
+    type=Finite(min=0, min_open=True, max=MAX_SPEED),
     default=1.0,
     show_default=True,
     metavar="X",

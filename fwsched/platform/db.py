@@ -392,7 +392,7 @@ def _key_text(key: Any) -> str | None:
     if isinstance(key, str):
         return key
     if isinstance(key, int) and not isinstance(key, bool):
-        return str(key)
+        return str(key) if -_INT_LIMIT < key < _INT_LIMIT else None  # too long to print
     if isinstance(key, float):
         return str(int(key)) if key.is_integer() else repr(key)
     return None
@@ -411,11 +411,17 @@ def _shown(value: Any) -> str:
         return value
     try:
         return json.dumps(value, ensure_ascii=False)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
+        pass
+    try:
         return repr(value)
+    except Exception:  # an integer too long to print, a value too deep, a broken __repr__
+        return f"<{type(value).__name__}>"
 
 
-_PLAIN_SCALARS = frozenset({str, int, float, bool, type(None)})
+# Not int: one past ``_INT_LIMIT`` has more digits than Python prints (json.dumps refuses it).
+_PLAIN_SCALARS = frozenset({str, float, bool, type(None)})
+_INT_LIMIT = 10**4000
 _SLOW: Any = object()
 
 
@@ -438,6 +444,8 @@ def _copy_plain(value: Any, level: int) -> Any:
     kind = type(value)
     if kind in _PLAIN_SCALARS:
         return value
+    if kind is int:
+        return value if -_INT_LIMIT < value < _INT_LIMIT else _SLOW
     if level > MAX_DEPTH:
         return _SLOW
     if kind is dict:
