@@ -6,7 +6,10 @@ seconds for ten thousand rows. A ``Grid`` decides the widths itself: each
 column is as wide as its widest cell; when the line is too long, the columns
 with ``shrink=1`` (a log, a data preview) give up width first, then those with
 ``shrink=2``, each down to a single ``…``; columns with ``shrink=0`` are
-never cut (the line is then longer than the width, and the terminal wraps it).
+never cut. When even that is too wide (a 30-character schedule name, a time
+with milliseconds, 80 columns), a column with ``fold=True`` (a name) is
+narrowed and its text continues on the row's next lines, so nothing is cut and
+the table still fits (a panel would crop a longer line at its edge).
 
 A ``Grid`` is a rich renderable (it takes the width it is given, so it fits a
 dashboard's panel too) and also renders to plain text without rich's machinery
@@ -19,7 +22,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-from rich.cells import cell_len, set_cell_size
+from rich.cells import cell_len, chop_cells, set_cell_size
 from rich.measure import Measurement
 from rich.segment import Segment
 from rich.style import Style
@@ -29,6 +32,7 @@ if TYPE_CHECKING:
 
 ELLIPSIS = "…"
 GAP = 2  # spaces between columns
+FOLD_MIN = 8  # a folded column keeps at least this many cells per line
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,7 @@ class Column:
     header: str
     justify: Literal["left", "right"] = "left"
     shrink: int = 0  # 0: never cut; 1: shrinks first; 2: shrinks when 1 is not enough
+    fold: bool = False  # last resort: narrower, its text on several lines (never cut)
 
 
 # A cell is its text, or its text and a rich style (``"red"``, ``"bold green"``).
@@ -72,6 +77,11 @@ class Grid:
             if excess <= 0:
                 break
             excess = _shrink(widths, self.columns, level, excess)
+        for index, column in enumerate(self.columns):
+            if excess > 0 and column.fold:
+                narrower = max(widths[index] - excess, FOLD_MIN)
+                excess -= widths[index] - narrower
+                widths[index] = narrower
         return widths
 
     # -- rendering ------------------------------------------------------------------------
@@ -80,28 +90,33 @@ class Grid:
         """Each line as (text, style) pieces, gaps included, no trailing spaces."""
         widths = self.widths(width)
         header = [(column.header, self.header_style) for column in self.columns]
+        last = len(widths) - 1
         for row in (header, *self.rows):
-            pieces: list[tuple[str, str | None]] = []
-            last = len(widths) - 1
-            for index, (column, size) in enumerate(zip(self.columns, widths, strict=True)):
-                cell = row[index]
-                text, style = (cell, None) if isinstance(cell, str) else cell
-                text = _fit(_one_line(text), size)
-                pad = size - cell_len(text)
-                if column.justify == "right":
-                    text = " " * pad + text
-                elif index < last:
-                    text += " " * pad
-                if index < last:
-                    text += " " * GAP
-                pieces.append((text, style))
-            # Trailing spaces (empty last cells) are noise when copied from a terminal.
-            while pieces and not pieces[-1][0].strip():
-                pieces.pop()
-            if pieces:
-                text, style = pieces[-1]
-                pieces[-1] = (text.rstrip(), style)
-            yield pieces
+            cells = [(c, None) if isinstance(c, str) else c for c in row]
+            texts = [_one_line(text) for text, _ in cells]
+            # A folded cell's continuation goes on extra lines, the other cells blank there.
+            folds = {
+                i: _fold(texts[i], widths[i])
+                for i, column in enumerate(self.columns)
+                if column.fold and cell_len(texts[i]) > widths[i]
+            }
+            for line in range(max((len(parts) for parts in folds.values()), default=1)):
+                pieces: list[tuple[str, str | None]] = []
+                for index, (column, size) in enumerate(zip(self.columns, widths, strict=True)):
+                    if index in folds:
+                        parts = folds[index]
+                        text = parts[line] if line < len(parts) else ""
+                    else:
+                        text = _fit(texts[index], size) if line == 0 else ""
+                    pad = size - cell_len(text)
+                    if column.justify == "right":
+                        text = " " * pad + text
+                    elif index < last:
+                        text += " " * pad
+                    if index < last:
+                        text += " " * GAP
+                    pieces.append((text, cells[index][1]))
+                yield _trimmed(pieces)
 
     def plain(self, width: int | None) -> str:
         """The grid as plain text, one line per row: what a pipe or ``NO_COLOR`` gets."""
@@ -123,6 +138,27 @@ class Grid:
         widths = self.widths(options.max_width)
         total = sum(widths) + GAP * (len(widths) - 1)
         return Measurement(min(total, options.max_width), min(total, options.max_width))
+
+
+def _trimmed(pieces: list[tuple[str, str | None]]) -> list[tuple[str, str | None]]:
+    """Without trailing spaces (empty last cells): noise when copied from a terminal."""
+    while pieces and not pieces[-1][0].strip():
+        pieces.pop()
+    if pieces:
+        text, style = pieces[-1]
+        pieces[-1] = (text.rstrip(), style)
+    return pieces
+
+
+def _fold(text: str, width: int) -> list[str]:
+    """``text`` in lines of at most ``width`` cells, broken at spaces where it can be."""
+    lines: list[str] = []
+    for word in text.split(" "):
+        if lines and cell_len(lines[-1]) + 1 + cell_len(word) <= width:
+            lines[-1] += " " + word
+        else:
+            lines += chop_cells(word, width) or [""]
+    return lines
 
 
 def _text(cell: Cell) -> str:

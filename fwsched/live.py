@@ -425,7 +425,8 @@ class LiveRunner:
         else:
             reason = events.install_failure(invocation)
         if reason is None:
-            self.display.notice("installed the app (fired onAppInstall)")
+            fired = "" if invocation is None else " (fired onAppInstall)"
+            self.display.notice(f"installed the app{fired}")
         else:
             self.display.notice(
                 f"{reason}; running on, not installed (fwsched install tries again)", error=True

@@ -168,7 +168,7 @@ def schedules_table(schedules: Sequence[Mapping[str, Any]]) -> Grid:
     """Name, kind, next fire time and repeat stay whole; the data preview shrinks first."""
     grid = Grid(
         [
-            Column("name"),
+            Column("name", fold=True),
             Column("kind"),
             Column("next fire"),
             Column("repeat", shrink=2),
@@ -193,7 +193,7 @@ def history_table(invocations: Sequence[Mapping[str, Any]]) -> Grid:
         [
             Column("id", justify="right"),
             Column("fire time"),
-            Column("schedule"),
+            Column("schedule", fold=True),
             Column("outcome"),
             Column("duration", justify="right"),
             Column("log", shrink=1),

@@ -106,11 +106,20 @@ def test_schedules_keep_name_kind_time_whole_and_data_shrinks(width: int) -> Non
         assert '"task":"daily digest"' in lines[2]
 
 
-def test_a_table_without_room_for_its_whole_columns_overflows_rather_than_cut_them() -> None:
-    runs = [invocation(1, schedule="a_schedule_name_of_thirty_chr", source="trigger")]
-    lines = render(history_table(runs), 60)
-    assert "a_schedule_name_of_thirty_chr (trigger)" in lines[1]
-    assert "2026-01-05T01:00:00Z" in lines[1] and "1.2 s" in lines[1]
+def test_without_room_for_the_whole_columns_the_name_folds_rather_than_be_cut() -> None:
+    runs = [
+        invocation(1, schedule="a_schedule_name_of_thirty_chrs", source="trigger"),
+        invocation(2, fire_at="2026-01-05T02:00:00.250Z", outcome="interrupted"),
+    ]
+    for width in (70, 76):
+        lines = render(history_table(runs), width)
+        assert all(len(line) <= width and line == line.rstrip() for line in lines)
+        assert "2026-01-05T01:00:00Z" in lines[1] and "1.2 s" in lines[1] and " ok " in lines[1]
+        column = lines[0].index("schedule")
+        second = next(i for i, line in enumerate(lines) if line.startswith(" 2 "))
+        folded = "".join(line[column:].split("  ")[0] for line in lines[1:second])
+        assert folded.replace(" ", "") == "a_schedule_name_of_thirty_chrs(trigger)"  # all of it
+        assert "interrupted" in lines[second] and "2026-01-05T02:00:00.250Z" in lines[second]
 
 
 def test_one_line_formats_align_times_with_milliseconds() -> None:
@@ -182,6 +191,17 @@ def test_the_dashboard_fits_the_terminal(width: int) -> None:
     # The recent invocations keep their id, time, outcome and duration.
     [recent] = [line for line in lines if "2026-01-05T08:00:00Z" in line]
     assert " 8 " in recent and "ok" in recent and "1.2 s" in recent
+
+
+def test_the_dashboard_fits_80_columns_with_long_names_and_milliseconds() -> None:
+    recent = [
+        invocation(77, fire_at="2026-01-08T09:30:00.411Z", schedule="sync_customers_hourly"),
+        invocation(78, schedule="sync_customers_hourly", source="trigger", duration_ms=8000),
+    ]
+    lines = dashboard_lines(80, recent=recent)
+    assert all(len(line) <= 80 for line in lines)
+    text = "\n".join(lines)
+    assert "8.0 s" in text and "(trigger)" in text and "2026-01-08T09:30:00.411Z" in text
 
 
 def test_the_dashboard_fits_a_short_terminal_too() -> None:
