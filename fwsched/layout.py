@@ -77,11 +77,26 @@ class Grid:
             if excess <= 0:
                 break
             excess = _shrink(widths, self.columns, level, excess)
+        if excess <= 0:
+            return widths
+        natural = self.natural_widths()
         for index, column in enumerate(self.columns):
             if excess > 0 and column.fold:
-                narrower = max(widths[index] - excess, FOLD_MIN)
+                # Folding anyway: break at words (as narrow as the longest one), and give
+                # the room that frees back to the columns that shrank.
+                word = max(
+                    (cell_len(w) for row in self.rows for w in _text(row[index]).split(" ")),
+                    default=FOLD_MIN,
+                )
+                narrower = min(max(min(widths[index] - excess, word), FOLD_MIN), widths[index])
                 excess -= widths[index] - narrower
                 widths[index] = narrower
+        for level in (1, 2):
+            for index, column in enumerate(self.columns):
+                if excess < 0 and column.shrink == level:
+                    grow = min(-excess, natural[index] - widths[index])
+                    widths[index] += grow
+                    excess += grow
         return widths
 
     # -- rendering ------------------------------------------------------------------------
