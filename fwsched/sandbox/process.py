@@ -235,7 +235,7 @@ class WorkerProcess:
 
     def unasked(self) -> list[protocol.Message]:
         """The messages already sent (read without waiting) and not yet received."""
-        if not self._gone:
+        if self._msg_open and any(fd == self._msg_r for fd, _ in self._poller.poll(0)):
             self._read_messages()
         messages = list(self._queue)
         self._queue.clear()

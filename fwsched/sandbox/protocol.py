@@ -154,23 +154,33 @@ def _optional_text(fields: dict[str, Any], key: str) -> bool:
     return value is None or type(value) is str
 
 
-def _shape(name: str, fields: dict[str, Any], required: set[str], optional: set[str]) -> None:
-    keys = set(fields)
+def _shape(
+    name: str, fields: dict[str, Any], required: frozenset[str], allowed: frozenset[str]
+) -> None:
+    keys = fields.keys()
     if not required <= keys:
         raise _fail(name, f"missing {', '.join(sorted(required - keys))}")
-    extra = keys - required - optional
-    if extra:
-        raise _fail(name, f"unknown {', '.join(sorted(map(str, extra)))}")
+    if not keys <= allowed:
+        raise _fail(name, f"unknown {', '.join(sorted(map(str, keys - allowed)))}")
+
+
+_HELLO = frozenset({"pid"})
+_LOADED = frozenset({"ok", "exports"})
+_LOADED_ALL = _LOADED | {"error", "traceback"}
+_RPC = frozenset({"service", "call", "request", "opaque"})
+_RESULT = frozenset({"seq", "outcome"})
+_RESULT_ALL = _RESULT | {"value", "error", "traceback", "duration_ms", "render"}
+_EXITED = frozenset({"seq", "code", "signal"})
 
 
 def _check_hello(fields: dict[str, Any]) -> None:
-    _shape("hello", fields, {"pid"}, set())
+    _shape("hello", fields, _HELLO, _HELLO)
     if not _is_int(fields["pid"]):
         raise _fail("hello", "pid is not an integer")
 
 
 def _check_loaded(fields: dict[str, Any]) -> None:
-    _shape("loaded", fields, {"ok", "exports"}, {"error", "traceback"})
+    _shape("loaded", fields, _LOADED, _LOADED_ALL)
     exports = fields["exports"]
     if type(fields["ok"]) is not bool:
         raise _fail("loaded", "ok is not a boolean")
@@ -181,7 +191,7 @@ def _check_loaded(fields: dict[str, Any]) -> None:
 
 
 def _check_rpc(fields: dict[str, Any]) -> None:
-    _shape("rpc", fields, {"service", "call", "request", "opaque"}, set())
+    _shape("rpc", fields, _RPC, _RPC)
     request, opaque = fields["request"], fields["opaque"]
     if type(fields["service"]) is not str or type(fields["call"]) is not str:
         raise _fail("rpc", "service or call is not text")
@@ -194,12 +204,7 @@ def _check_rpc(fields: dict[str, Any]) -> None:
 
 
 def _check_result(fields: dict[str, Any]) -> None:
-    _shape(
-        "result",
-        fields,
-        {"seq", "outcome"},
-        {"value", "error", "traceback", "duration_ms", "render"},
-    )
+    _shape("result", fields, _RESULT, _RESULT_ALL)
     if not _is_int(fields["seq"]):
         raise _fail("result", "seq is not an integer")
     if fields["outcome"] not in WORKER_OUTCOMES:
@@ -212,14 +217,15 @@ def _check_result(fields: dict[str, Any]) -> None:
     render = fields.get("render")
     if render is not None and (not isinstance(render, dict) or set(render) != {"error", "data"}):
         raise _fail("result", "render is not {error, data}")
-    if jsonsafe.too_deep(fields.get("value"), jsonsafe.MAX_DEPTH) or jsonsafe.too_deep(
-        render, jsonsafe.MAX_DEPTH + 1
+    value = fields.get("value")
+    if (isinstance(value, dict | list) and jsonsafe.too_deep(value, jsonsafe.MAX_DEPTH)) or (
+        render is not None and jsonsafe.too_deep(render, jsonsafe.MAX_DEPTH + 1)
     ):
         raise _fail("result", "a value nested deeper than the worker sends")
 
 
 def _check_exited(fields: dict[str, Any]) -> None:
-    _shape("exited", fields, {"seq", "code", "signal"}, set())
+    _shape("exited", fields, _EXITED, _EXITED)
     code, signal = fields["code"], fields["signal"]
     if not _is_int(fields["seq"]):
         raise _fail("exited", "seq is not an integer")
