@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -95,6 +95,8 @@ class PlainLog:
     def invocation(self, invocation: Mapping[str, Any]) -> None:
         # As wide as a time with milliseconds, so the lines of a runner stay aligned.
         _write(sys.stdout, invocation_line(invocation, times=TIME_FIELD))
+        for request in invocation.get("requests") or ():
+            _write(sys.stdout, f"    {request_text(request)}")
 
     def notice(self, text: str, *, error: bool = False) -> None:
         _write(sys.stderr, f"{'error: ' if error else ''}{text}")
@@ -170,6 +172,9 @@ class Dashboard:
             top.append(_running_line(snapshot.running))
         for error in snapshot.load_errors:
             top.append(Text(error, style="bold red"))
+        requests = _requests_line(snapshot.recent)
+        if requests is not None:
+            top.append(requests)
         bottom = [_notice_line(*notice) for notice in notices]
         # Rows left for the two tables: the terminal's height less the panel's border, the
         # lines above and below, and each table's title and header.
@@ -231,6 +236,26 @@ def _share(spare: int, schedules: int, recent: int) -> tuple[int, int]:
     spare = max(spare, 2)
     shown = min(schedules, max(spare // 2, spare - recent, 1))
     return shown, max(min(recent, spare - shown), 1)
+
+
+def request_text(request: Mapping[str, Any]) -> str:
+    """``GET https://… 200 (stub)``: one request of an invocation (secure iparams masked)."""
+    url = request.get("url") or f"template {request.get('template')}"
+    return f"{request.get('method')} {url} {request.get('status')} ({request.get('answered_by')})"
+
+
+def _requests_line(recent: Sequence[Mapping[str, Any]]) -> Text | None:
+    """The newest invocation's requests (SPEC §10), in one line: the last one and a count."""
+    for invocation in reversed(recent):
+        requests = invocation.get("requests") or []
+        if requests:
+            line = Text(f"requests of #{invocation['id']}: ", style="bold")
+            line.append(request_text(requests[-1]))
+            if len(requests) > 1:
+                line.append(f"  (+{len(requests) - 1} more: fwsched show {invocation['id']})")
+            line.no_wrap, line.overflow = True, "ellipsis"
+            return line
+    return None
 
 
 def _running_line(running: Mapping[str, Any]) -> Text:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from fwsched.dashboard import Dashboard, Snapshot
+from fwsched.dashboard import Dashboard, PlainLog, Snapshot
 from fwsched.render import (
     history_table,
     invocation_line,
@@ -229,3 +229,33 @@ def test_show_labels_real_time_and_gives_timestamp_as_iso_and_precise_durations(
     assert "1767574800000 (2026-01-05T01:00:00Z)" in text
     assert "started_at    2026-04-01T12:00:00.123Z (real time)" in text
     assert "12.3 ms" in text
+
+
+def test_the_dashboard_shows_the_newest_requests_within_80_columns() -> None:
+    requests = [
+        {"invocation": 8, "method": "GET", "url": "https://api.example.com/tasks?key=****",
+         "template": "getTasks", "status": 200, "attempts": 1, "duration_ms": 3,
+         "answered_by": "stub"},
+        {"invocation": 8, "method": "POST", "url": "https://api.example.com/" + "x" * 80,
+         "template": None, "status": 502, "attempts": 0, "duration_ms": 0,
+         "answered_by": "none"},
+    ]  # fmt: skip
+    recent = [invocation(7), {**invocation(8), "requests": requests}]
+    lines = dashboard_lines(80, recent=recent)
+    assert all(len(line) <= 80 for line in lines)
+    [line] = [line for line in lines if "requests of #8" in line]
+    assert "POST https://api.example.com/" in line and line.rstrip(" │").endswith("…")
+    wide = "\n".join(dashboard_lines(200, recent=recent))
+    assert "502 (none)" in wide and "(+1 more: fwsched show 8)" in wide
+    assert not any("requests of" in line for line in dashboard_lines(80))
+
+
+def test_a_piped_runner_prints_each_request_under_its_invocation(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    request = {"method": "GET", "url": "https://api.example.com/t", "status": 200,
+               "answered_by": "stub"}  # fmt: skip
+    PlainLog().invocation({**invocation(3), "requests": [request]})
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and "hourly_sync" in lines[0]
+    assert lines[1] == "    GET https://api.example.com/t 200 (stub)"
