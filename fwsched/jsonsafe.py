@@ -22,7 +22,17 @@ from __future__ import annotations
 import json
 from typing import Any
 
-__all__ = ["MAX_DEPTH", "TOO_DEEP", "cut_deep", "dumps", "key", "text", "too_deep", "unkey"]
+__all__ = [
+    "MAX_DEPTH",
+    "TOO_DEEP",
+    "cut_deep",
+    "dumps",
+    "key",
+    "shown",
+    "text",
+    "too_deep",
+    "unkey",
+]
 
 MAX_DEPTH = 64  # objects and lists inside each other ({"a": 1} is 1 deep)
 TOO_DEEP = f"[cut: nested deeper than {MAX_DEPTH} levels]"
@@ -104,3 +114,13 @@ def unkey(value: str | bytes) -> str:
     if isinstance(value, bytes):
         return value.decode("utf-8", "surrogatepass")
     return value
+
+
+def shown(value: object, limit: int = 200) -> str:
+    """``repr(value)`` for a message, at most ``limit`` characters; never fails (an
+    integer too long to print, a value too deep, a broken ``__repr__``)."""
+    try:
+        text = repr(value)
+    except Exception:
+        return f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[: limit - 1] + "…"

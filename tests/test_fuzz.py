@@ -27,7 +27,7 @@ from fwsched import Simulator
 from fwsched.cli.root import cli
 from fwsched.jsonsafe import MAX_DEPTH
 from fwsched.platform import db as db_module
-from fwsched.sdk import DbError, ScheduleError
+from fwsched.sdk import DbError, RequestError, ScheduleError
 
 START = "2026-01-05T09:00:00Z"
 SERVER = r"""
@@ -52,6 +52,8 @@ def handle(payload):
             return {"ok": getattr(globals()[service], method)(*args)}
         except (ScheduleError, DbError) as err:
             return {"error": [type(err).__name__, err.status, err.message]}
+        except RequestError as err:
+            return {"error": ["RequestError", err.status, err.message, err.error_source]}
     return None
 
 exports = {"onScheduledEventHandler": handle}
@@ -271,6 +273,12 @@ DB_MESSAGES = [
 
 
 def documented(err: Exception) -> bool:
+    if isinstance(err, RequestError):  # its messages name URLs and templates: its shape
+        return (
+            400 <= err.status <= 599
+            and bool(err.message)
+            and err.error_source in ("APP", "PLATFORM")
+        )
     if isinstance(err, ScheduleError):
         patterns = SCHEDULE_MESSAGES
     elif isinstance(err, DbError):
@@ -373,6 +381,42 @@ def test_any_db_call_answers_or_refuses_as_documented(
     still_works(sim)
 
 
+REQUEST_CALLS = st.tuples(
+    st.sampled_from(["get", "post", "put", "patch", "delete", "invoke_template"]),
+    st.lists(
+        st.one_of(
+            values(),
+            st.sampled_from(
+                ["https://api.example.com/x", "http://10.0.0.1/", "https://localhost/", "crm"]
+            ),
+        ),
+        max_size=3,
+    ),
+)
+
+
+@FUZZ
+@given(call=REQUEST_CALLS)
+def test_any_request_call_answers_or_refuses_as_documented(
+    fuzz_sim: Simulator, call: tuple[str, list[Any]]
+) -> None:
+    """Offline, with no stub: every request is refused by the simulated platform (or
+    its arguments are), never sent, and nothing else changes."""
+    sim = fuzz_sim
+    method, args = call
+    before = snapshot(sim)
+    try:
+        sim.http.call(method, tuple(args))
+    except RequestError as err:
+        assert documented(err), err.to_dict()
+    except TypeError:  # arguments Python itself refuses for the method's signature
+        pass
+    else:
+        raise AssertionError("an offline request without a stub was answered")
+    assert snapshot(sim) == before
+    still_works(sim)
+
+
 def _as_text(value: Any) -> str | None:
     """``value`` as JSON text for the handler to rebuild, or None if JSON cannot carry it."""
     try:
@@ -408,6 +452,7 @@ def test_any_return_value_is_recorded_and_shown(
         st.tuples(st.just(("schedule", "create")), REQUESTS.map(lambda r: [r])),
         st.tuples(st.just(("db", "set")), st.lists(values(), max_size=3)),
         st.tuples(st.just(("db", "update")), st.lists(values(), max_size=4)),
+        REQUEST_CALLS.map(lambda call: (("request", call[0]), call[1])),
     )
 )
 def test_any_call_from_a_handler_answers_or_refuses_as_documented(
@@ -426,8 +471,12 @@ def test_any_call_from_a_handler_answers_or_refuses_as_documented(
         assert run.outcome == "ok", (run.outcome, run.error)
         answer = run.return_value
         if "error" in answer:
-            kind, status, message = answer["error"]
-            err = (ScheduleError if kind == "ScheduleError" else DbError)(status, message)
+            kind, status, message, *source = answer["error"]
+            err: Exception
+            if kind == "RequestError":
+                err = RequestError(status, message, error_source=source[0])
+            else:
+                err = (ScheduleError if kind == "ScheduleError" else DbError)(status, message)
             assert documented(err), answer
             assert snapshot(sim)[:2] == before[:2]
     for schedule in sim.schedules():

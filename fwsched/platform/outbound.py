@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
+from fwsched import jsonsafe
 from fwsched.platform.templates import (
     MASK,
     METHODS,
@@ -287,7 +288,7 @@ def _template_arguments(
         values[key] = value
     name = values.get("name")
     if not isinstance(name, str) or not name:
-        raise bad(f"invoke_template() needs a template name, got {name!r}")
+        raise bad(f"invoke_template() needs a template name, got {jsonsafe.shown(name)}")
     context: Any = values.get("context")
     body: Any = values.get("body")
     if body is None and _is_js_options(context):
@@ -305,7 +306,7 @@ def _plain_arguments(args: Sequence[Any], kwargs: dict[str, Any]) -> tuple[str, 
         raise bad(f"expected (url, options), got {len(args)} arguments")
     url = args[0] if args else kwargs.pop("url", None)
     if not isinstance(url, str) or not url:
-        raise bad(f"the URL must be a non-empty string, got {url!r}")
+        raise bad(f"the URL must be a non-empty string, got {jsonsafe.shown(url)}")
     options = args[1] if len(args) > 1 else None
     if options is not None and not isinstance(options, Mapping):
         raise bad(f"options must be an object, got {type(options).__name__}")

@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fwsched import jsonsafe
 from fwsched.app import Problem
 from fwsched.errors import AppError
 from fwsched.jsvalues import type_name as json_type
@@ -358,7 +359,7 @@ def check_retry_options(max_attempts: Any, retry_delay: Any) -> str | None:
         or not isinstance(max_attempts, int)
         or not low <= max_attempts <= high
     ):
-        return f"maxAttempts must be an integer from {low} to {high}, got {max_attempts!r}"
+        return f"maxAttempts must be an integer from {low} to {high}, got {jsonsafe.shown(max_attempts)}"
     low, high = RETRY_DELAY_MS
     if retry_delay is not None and (
         isinstance(retry_delay, bool)
@@ -366,7 +367,7 @@ def check_retry_options(max_attempts: Any, retry_delay: Any) -> str | None:
         or not math.isfinite(retry_delay)
         or not low <= retry_delay <= high
     ):
-        return f"retryDelay must be {low} to {high} milliseconds, got {retry_delay!r}"
+        return f"retryDelay must be {low} to {high} milliseconds, got {jsonsafe.shown(retry_delay)}"
     return None
 
 
