@@ -390,6 +390,7 @@ class Store:
         self.label = label  # the file path, or ":memory:", for messages
         self.read_only = read_only  # the file cannot be written: only reads work
         self._made: Path | None = None  # a file SQLite made for this read, removed by close
+        self._identity: tuple[int, int] | None = None  # (device, inode) of the file opened
 
     # -- opening ---------------------------------------------------------------------------
 
@@ -413,6 +414,8 @@ class Store:
                 store = cls._reader_of(path)
             else:
                 store = cls(_connect(_uri(path), str(path), uri=True), str(path))
+                info = path.stat()
+                store._identity = (info.st_dev, info.st_ino)
             conn = store._conn
         try:
             store._prepare(on_disk=path is not None)
@@ -612,6 +615,7 @@ class Store:
         if self._conn.in_transaction:
             yield
             return
+        self._check_identity()
         # Read-only: reads still work in it, a write fails with the read-only StateError.
         self._conn.execute("BEGIN" if self.read_only else "BEGIN IMMEDIATE")
         try:
@@ -620,6 +624,22 @@ class Store:
             self._conn.execute("ROLLBACK")
             raise
         self._conn.execute("COMMIT")
+
+    def _check_identity(self) -> None:
+        """The file opened is still at its path: writes to one deleted or replaced while
+        fwsched had it open (by a handler, say) would be lost when it closes."""
+        if self._identity is None:
+            return
+        try:
+            info = os.stat(self.label)
+        except OSError:
+            info = None
+        if info is None or (info.st_dev, info.st_ino) != self._identity:
+            what = "deleted" if info is None else "replaced"
+            raise StateError(
+                f"{self.label} was {what} while fwsched had it open (by a handler?); what "
+                f"happened since is lost: start again, and {RESET_HINT} if it is gone"
+            )
 
     @contextmanager
     def read_transaction(self) -> Iterator[None]:
