@@ -517,11 +517,28 @@ def live_runners() -> list[Runner]:
         except (OSError, ValueError, KeyError, TypeError):
             unregister(entry)  # unreadable: not a runner's
             continue
-        if not _pid_alive(runner.pid) or ping(Path(runner.socket), timeout=0.5) != runner.pid:
+        if _answers(runner):
+            runners.append(runner)
+        else:
             unregister(entry)
-            continue
-        runners.append(runner)
     return runners
+
+
+def _answers(runner: Runner) -> bool:
+    """Whether ``runner`` is still the live runner of its entry.
+
+    A runner that is slow to answer (a loaded machine, a long command) is still live: only a
+    dead pid, a socket nobody listens on, or another process's socket makes an entry stale.
+    """
+    if not _pid_alive(runner.pid):
+        return False
+    try:
+        result = request(Path(runner.socket), PING, idle_timeout=CONNECT_TIMEOUT)
+    except (NotLive, StateError):  # nobody listens there, or the socket is a link
+        return False
+    except (FwschedError, ValueError):
+        return True  # connected but slow to answer: the process is there
+    return isinstance(result, dict) and result.get("pid") == runner.pid
 
 
 def _mtime(path: Path) -> float:

@@ -237,6 +237,26 @@ def test_stale_registrations_are_ignored_and_deleted(tmp_path: Path) -> None:
     assert list(directory.iterdir()) == []
 
 
+def test_a_runner_slow_to_answer_stays_registered_and_live(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A loaded machine: the runner accepts the ping but answers after the client's bound.
+    monkeypatch.setattr(control, "CONNECT_TIMEOUT", 0.2)
+    path = tmp_path / "slow.sock"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(path))
+    listener.listen(1)
+    try:
+        entry = control.register(tmp_path / "app", path)
+        [runner] = control.live_runners()
+        assert runner.app == str(tmp_path / "app")
+        assert entry.exists()
+    finally:
+        listener.close()
+    assert control.live_runners() == []  # now nobody listens: the entry is stale
+    assert not entry.exists()
+
+
 def test_the_registry_lives_under_fwsched_home_or_xdg_state_home(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
