@@ -153,7 +153,9 @@ def state_error(label: str, exc: BaseException) -> StateError:
 def _bindable(parameters: Any) -> Any:
     """Parameters with every string SQLite can store exactly (``jsonsafe.key``)."""
     if isinstance(parameters, tuple | list):
-        return tuple(jsonsafe.key(p) if type(p) is str else p for p in parameters)
+        for parameter in parameters:  # the usual case: nothing to change, no copy
+            if type(parameter) is str and not parameter.isascii():
+                return tuple(jsonsafe.key(p) if type(p) is str else p for p in parameters)
     return parameters
 
 
@@ -354,10 +356,13 @@ def _optional(check: Any, value: Any) -> Any:
 
 def _json(value: Any, kind: type | None = None) -> Any:
     """Stored JSON text, at most ``jsonsafe.MAX_DEPTH`` deep (deeper is never written)."""
-    parsed = json.loads(_text(value))
+    text = _text(value)
+    parsed = json.loads(text)
     if kind is not None and not isinstance(parsed, kind):
         raise TypeError(f"expected a JSON {kind.__name__}, got {type(parsed).__name__}")
-    if jsonsafe.too_deep(parsed, jsonsafe.MAX_DEPTH + 2):  # + payload and record wrappers
+    limit = jsonsafe.MAX_DEPTH + 2  # + the payload's and the record's wrappers
+    # Counting brackets is cheap; only a text with many is looked at level by level.
+    if text.count("[") + text.count("{") > limit and jsonsafe.too_deep(parsed, limit):
         raise ValueError("a value nested deeper than fwsched ever stores")
     return parsed
 
