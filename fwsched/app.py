@@ -105,6 +105,8 @@ KNOWN_EVENTS = frozenset(
     }
 )
 
+MAX_TIMEOUT = 24 * 3600.0  # seconds a handler may be given: a day (for one in a debugger)
+
 # Server functions (SPEC §8): a timeout of their own, 5 s unless the manifest says.
 FUNCTION_TIMEOUT = 5.0
 FUNCTION_TIMEOUT_RANGE = (1, 20)
@@ -649,6 +651,11 @@ def _config_timeout(value: Any) -> float | None:
     ):
         raise AppError(
             f"fwsched.toml: [simulator] timeout must be a positive number of seconds, got {value!r}"
+        )
+    if value > MAX_TIMEOUT:
+        raise AppError(
+            f"fwsched.toml: [simulator] timeout must be at most {MAX_TIMEOUT:g} seconds (a day), "
+            f"got {value!r}"
         )
     return float(value)
 

@@ -31,7 +31,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from fwsched import jsonsafe, rules
-from fwsched.app import SCHEDULED_EVENT, AppSpec, app_secrets, load_app, redact
+from fwsched.app import MAX_TIMEOUT, SCHEDULED_EVENT, AppSpec, app_secrets, load_app, redact
 from fwsched.clock import SimClock
 from fwsched.durations import parse_duration, parse_instant, to_epoch_ms
 from fwsched.errors import AppError, FwschedError, StateBusyError, StateError
@@ -50,7 +50,6 @@ if TYPE_CHECKING:
     from fwsched.platform.requests import HttpService
 
 DEFAULT_TIMEOUT = 20.0
-MAX_TIMEOUT = 24 * 3600.0  # seconds: a day, for a handler stopped in a debugger
 
 
 class StateLock:
@@ -177,7 +176,7 @@ class Simulator:
         if not 0 < self.timeout <= MAX_TIMEOUT:  # also refuses NaN and infinity
             raise ValueError(
                 f"timeout must be a number of seconds above 0 and at most {MAX_TIMEOUT:g}, "
-                f"got {timeout}"
+                f"got {self.timeout}"
             )
         self.isolation = Isolation(isolation)
         self.memory_limit_mb = memory_limit_mb

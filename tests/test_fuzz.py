@@ -203,6 +203,12 @@ def test_the_library_refuses_an_endless_timeout(app: Path) -> None:
             Simulator(app, timeout=timeout)
 
 
+def test_fwsched_toml_refuses_an_endless_timeout(make_app: MakeApp) -> None:
+    root = make_app(SERVER, toml="[simulator]\ntimeout = 1e10\n", name="slow")
+    line = clean_failure(fw(root, "status"), 1)
+    assert "fwsched.toml: [simulator] timeout must be at most 86400 seconds" in line
+
+
 # -- fuzzing: arbitrary values to every call ----------------------------------------------
 
 TEXT = st.text(alphabet=st.characters(codec=None, exclude_categories=()), max_size=12)

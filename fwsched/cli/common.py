@@ -111,7 +111,7 @@ def json_option(f: F) -> F:
     )(f)
 
 
-MAX_TIMEOUT = 24 * 3600.0  # engine.MAX_TIMEOUT, without importing the engine here
+MAX_TIMEOUT = 24 * 3600.0  # app.MAX_TIMEOUT, without importing fwsched.app here
 
 
 class Finite(click.FloatRange):
