@@ -1,0 +1,617 @@
+"""The read-only JSON commands without click: ``status --json``, ``schedules --json`` and
+``history --json`` answered at the cost of a few imports (json, socket or sqlite3).
+
+Scripts and editors poll these, so their start-up is what users wait on. ``answer``
+takes the command line as ``fwsched.cli.main`` got it and answers only when it has
+exactly one of these shapes (``--app PATH`` before or after the command, ``history``
+with ``--limit N``, ``--name X``, ``--outcome O``) and everything is as usual:
+
+- a live runner listening on the app's socket: the same request the full command
+  sends, its document printed the same way;
+- else the state file, read-only, only when the full path would only read it too:
+  the lock free (it is taken, as the Simulator takes it, while reading), the files
+  private and regular, no ``-wal`` left by a killed owner, the current schema, the
+  quick check passing, no invocation left ``running``, and the app known to load
+  without errors (its check is cached in ``.fwsched/app-check.json``, keyed by the
+  identity of every file the app's settings come from, and redone when one changes).
+
+Anything else (an error, a fresh or older state, a busy lock, an odd value read back)
+returns False and the click command runs as always, so every message, exit code and
+side effect stays the one place's. The documents are the ones ``operations`` builds
+(``tests/test_quick.py`` compares the two paths), masked with the same ``redact``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (as fwsched/__init__)
+if TYPE_CHECKING:
+    from typing import Any
+
+COMMANDS = {"status": "status", "schedules": "schedules", "ls": "schedules", "history": "history"}
+OUTCOMES = ("ok", "error", "timeout", "crashed", "load-error", "interrupted")
+STATUS_KEYS = (
+    "app",
+    "live",
+    "now",
+    "schedules",
+    "invocations",
+    "state_file",
+    "relaxed",
+    "installed",
+)
+SCHEMA = {  # store.SCHEMA_VERSION and its tables' columns (a test keeps them in step)
+    "meta": ("key", "value"),
+    "schedules": (
+        "name", "seq", "recurring", "data", "schedule_at", "at_us", "repeat", "next_fire_us",
+    ),
+    "invocations": (
+        "id", "schedule", "source", "fire_at_us", "timestamp_ms", "outcome", "started_at_us",
+        "duration_ms", "error", "traceback", "log", "return_value", "payload", "event",
+        "render", "requests",
+    ),
+    "kv": ("key", "value", "expires_us"),
+}  # fmt: skip
+SCHEMA_VERSION = "3"
+MAX_DEPTH = 64  # jsonsafe.MAX_DEPTH
+CHECK_FILE = "app-check.json"
+CHECK_FORMAT = 1
+SIDE_FILES = ("-wal", "-shm", "-journal")
+SQLITE_HEADER = b"SQLite format 3\x00"
+_SUN_PATH_MAX = 100  # control._SUN_PATH_MAX: longer socket paths take the full path
+
+
+class Defer(Exception):
+    """Not a case for the quick path: the click command answers."""
+
+
+def answer(args: list[str]) -> bool:
+    """Print the answer to ``args`` and return True, or return False having printed nothing."""
+    try:
+        parsed = _parse(args)
+    except Defer:
+        return False
+    try:
+        document = _document(*parsed)
+    except KeyboardInterrupt as exc:
+        from fwsched.cli.common import Output
+        from fwsched.cli.root import _report
+
+        Output.start(args)
+        sys.exit(_report(exc))
+    except Exception:  # Defer, or anything unexpected: the full command says what it is
+        return False
+    import json
+
+    for stream in (sys.stdout, sys.stderr):  # as the click path does (root)
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            try:  # noqa: SIM105 - contextlib is one more import
+                reconfigure(errors="backslashreplace")
+            except (ValueError, OSError):
+                pass
+    sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+    return True
+
+
+# -- the command line ---------------------------------------------------------------------
+
+
+def _parse(args: list[str]) -> tuple[str, str, dict[str, Any]]:
+    """(the app directory, the operation, its arguments); ``Defer`` for any other shape."""
+    outer: str | None = None
+    position = 0
+    while position < len(args) and args[position].startswith("--app"):
+        outer, position = _option_value(args, position, "--app")
+    if position >= len(args) or args[position] not in COMMANDS:
+        raise Defer
+    operation = COMMANDS[args[position]]
+    values: dict[str, str] = {}
+    as_json = False
+    position += 1
+    allowed = ("--app", "--limit", "--name", "--outcome") if operation == "history" else ("--app",)
+    while position < len(args):
+        arg = args[position]
+        if arg == "--json" and not as_json:
+            as_json = True
+            position += 1
+            continue
+        name = arg.split("=", 1)[0]
+        if name not in allowed or name in values:
+            raise Defer
+        values[name], position = _option_value(args, position, name)
+    if not as_json:
+        raise Defer
+    arguments: dict[str, Any] = {}
+    if operation == "history":
+        limit = values.get("--limit")
+        if limit is not None and not (limit.isascii() and limit.isdigit() and int(limit) >= 1):
+            raise Defer
+        outcome = values.get("--outcome")
+        if outcome is not None and outcome not in OUTCOMES:
+            raise Defer
+        arguments = {
+            "name": values.get("--name"),
+            "outcome": outcome,
+            "limit": None if limit is None else int(limit),
+        }
+    return _app(values.get("--app"), outer), operation, arguments
+
+
+def _option_value(args: list[str], position: int, name: str) -> tuple[str, int]:
+    arg = args[position]
+    if arg.startswith(name + "="):
+        return arg[len(name) + 1 :], position + 1
+    if arg != name or position + 1 >= len(args) or args[position + 1].startswith("-"):
+        raise Defer
+    return args[position + 1], position + 2
+
+
+def _app(inner: str | None, outer: str | None) -> str:
+    """``common.app_from``: the command's --app, else the group's, else FWSCHED_APP, else the
+    current directory or the nearest parent with a manifest.json (a live app: Defer)."""
+    given = inner or outer or os.environ.get("FWSCHED_APP") or None
+    if (inner is not None and not inner) or (outer is not None and not outer):
+        raise Defer
+    if given is not None:
+        path = os.path.realpath(os.path.expanduser(given))
+        if not os.path.isfile(os.path.join(path, "manifest.json")):
+            raise Defer  # the full command says what is wrong with it
+        return path
+    directory = os.path.realpath(os.getcwd())
+    while True:
+        if os.path.isfile(os.path.join(directory, "manifest.json")):
+            return directory
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            raise Defer
+        directory = parent
+
+
+# -- the answer -----------------------------------------------------------------------------
+
+
+def _document(root: str, operation: str, arguments: dict[str, Any]) -> Any:
+    """What the click command prints, from a live runner or the state file."""
+    folder = os.path.join(root, ".fwsched")
+    document = _from_runner(os.path.join(folder, "control.sock"), operation, arguments)
+    if document is None:
+        document = _from_state(root, folder, operation, arguments)
+    if operation == "status":
+        return {key: document[key] for key in STATUS_KEYS}
+    if operation == "schedules":
+        return document["schedules"]
+    return document["invocations"]
+
+
+def _from_runner(path: str, operation: str, arguments: dict[str, Any]) -> Any:
+    """The runner's answer (``control.request``); None when no runner listens there."""
+    for candidate in (os.path.dirname(path), path):
+        if os.path.islink(candidate):
+            raise Defer
+    if not os.path.lexists(path):
+        return None  # nobody listens (control._connect: NotLive); socket is not imported
+    if len(os.fsencode(path)) > _SUN_PATH_MAX:
+        raise Defer
+    import json
+    import socket
+
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(2.0)  # control.CONNECT_TIMEOUT
+        try:
+            sock.connect(path)
+        except OSError:
+            return None  # control.NotLive: the state directly
+        line = json.dumps({"op": operation, "args": arguments}, ensure_ascii=False).encode()
+        sock.sendall(line + b"\n")
+        sock.settimeout(30.0)  # control.IDLE_TIMEOUT
+        with sock.makefile("rb") as reader:
+            reply = json.loads(reader.readline())
+    finally:
+        sock.close()
+    if not isinstance(reply, dict) or "result" not in reply:
+        raise Defer  # a heartbeat (the runner is busy) or an error: the full command
+    return reply["result"]
+
+
+def _from_state(root: str, folder: str, operation: str, arguments: dict[str, Any]) -> Any:
+    import fcntl
+    import stat
+
+    state = os.path.join(folder, "state.db")
+    info = os.lstat(folder)
+    if not stat.S_ISDIR(info.st_mode) or info.st_mode & 0o077:
+        raise Defer  # missing, a link, or to be made private by the full path
+    lock = os.open(state + ".lock", os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        if not stat.S_ISREG(os.fstat(lock).st_mode):
+            raise Defer
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise Defer from None  # another command: the full path waits for it
+        os.ftruncate(lock, 0)  # engine.StateLock: the owner's pid, for a busy message
+        os.write(lock, str(os.getpid()).encode())
+        _check_files(state)
+        secrets = _secrets(root)
+        return _read(root, state, operation, arguments, secrets)
+    finally:
+        os.close(lock)  # releases the flock
+
+
+def _check_files(state: str) -> None:
+    """``Store._check_files``, where the full path would change nothing: a regular private
+    file with a header, writable, and no side file (a -wal is a killed owner's commits)."""
+    import stat
+
+    for suffix in SIDE_FILES:
+        if os.path.lexists(state + suffix):
+            raise Defer
+    info = os.lstat(state)
+    if not stat.S_ISREG(info.st_mode) or info.st_mode & 0o077 or info.st_size == 0:
+        raise Defer
+    if not (os.access(state, os.W_OK) and os.access(os.path.dirname(state), os.W_OK | os.X_OK)):
+        raise Defer
+    fd = os.open(state, os.O_RDONLY | os.O_NOFOLLOW)
+    try:
+        if os.read(fd, len(SQLITE_HEADER)) != SQLITE_HEADER:
+            raise Defer
+    finally:
+        os.close(fd)
+
+
+# -- the app: checked once per version of its files --------------------------------------------
+
+
+def _inputs(root: str, stubs_file: str | None) -> list[str]:
+    """The files ``app.load_app`` reads (or looks for)."""
+    names = [
+        "manifest.json",
+        "server.py",
+        "fwsched.toml",
+        os.path.join("config", "iparams.json"),
+        os.path.join("config", "requests.json"),
+    ]
+    if stubs_file is not None:
+        names.append(stubs_file)
+    return [os.path.join(root, name) for name in names]
+
+
+def _identity(paths: list[str]) -> list[Any]:
+    identity: list[Any] = []
+    for path in paths:
+        try:
+            info = os.stat(path)
+        except OSError:
+            identity.append(None)
+        else:
+            identity.append(
+                [info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns]
+            )
+    return identity
+
+
+def _secrets(root: str) -> tuple[tuple[str, ...], frozenset[str]]:
+    """``operations._secrets``: the app's and the installation's secrets; ``Defer`` if the app
+    does not load without errors (the full path says so)."""
+    import json
+
+    from fwsched import __version__
+
+    path = os.path.join(root, ".fwsched", CHECK_FILE)
+    try:
+        with open(path, encoding="utf-8", opener=_no_follow) as cached:
+            check = json.load(cached)
+        if (
+            check["format"] != CHECK_FORMAT
+            or check["version"] != __version__
+            or check["identity"] != _identity(_inputs(root, check["stubs_file"]))
+        ):
+            raise ValueError("changed")
+    except (OSError, ValueError, KeyError, TypeError):
+        check = _check_app(root, path)
+    return tuple(check["secrets"]), frozenset(check["secure"])
+
+
+def _no_follow(path: str, flags: int) -> int:
+    return os.open(path, flags | os.O_NOFOLLOW)
+
+
+def _check_app(root: str, path: str) -> dict[str, Any]:
+    """Load the app as the Simulator does and remember that it loads, and its secrets."""
+    import json
+    import tomllib
+
+    from fwsched import __version__
+    from fwsched.app import load_app
+
+    stubs_file = None
+    try:
+        with open(os.path.join(root, "fwsched.toml"), "rb") as config:
+            table = tomllib.load(config).get("request", {})
+        if isinstance(table, dict) and isinstance(table.get("stubs_file"), str):
+            stubs_file = table["stubs_file"]
+    except (OSError, ValueError):
+        pass
+    identity = _identity(_inputs(root, stubs_file))  # before reading: an edit meanwhile misses
+    spec = load_app(root)
+    if spec.errors:
+        raise Defer
+    check = {
+        "format": CHECK_FORMAT,
+        "version": __version__,
+        "stubs_file": stubs_file,
+        "identity": identity,
+        "secure": sorted(spec.secure_iparams),
+        "secrets": list(spec.secret_values),  # as fwsched.toml has them, in a private folder
+    }
+    temporary = f"{path}.{os.getpid()}"
+    try:
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump(check, out)
+        os.replace(temporary, path)
+    except OSError:
+        try:  # noqa: SIM105
+            os.unlink(temporary)
+        except OSError:
+            pass
+    return check
+
+
+# -- the state ----------------------------------------------------------------------------------
+
+
+def _read(
+    root: str,
+    state: str,
+    operation: str,
+    arguments: dict[str, Any],
+    secrets: tuple[tuple[str, ...], frozenset[str]],
+) -> dict[str, Any]:
+    import sqlite3
+
+    app_secrets, secure = secrets
+    # The full path's read-only look (``store._uri(path, immutable="1")``): changes no file.
+    uri = f"file:{_quoted(os.path.abspath(state))}?vfs=unix-excl&immutable=1"
+    conn = sqlite3.connect(uri, uri=True, isolation_level=None)
+    try:
+        _check_schema(conn)
+        if conn.execute("SELECT 1 FROM invocations WHERE outcome = 'running' LIMIT 1").fetchone():
+            raise Defer  # the full path records it interrupted
+        meta = dict(_rows(conn, "SELECT key, value FROM meta"))
+        now_us = meta.get("now_us")
+        if type(now_us) is not str or not now_us.isascii() or not now_us.lstrip("-").isdigit():
+            raise Defer
+        install = meta.get("install_iparams")
+        document = OPERATIONS[operation](conn, meta, state, root, arguments)
+    finally:
+        conn.close()
+    more: tuple[str, ...] = ()
+    if install is not None:
+        from fwsched.redaction import secrets_of
+
+        installed = _json(install, dict)
+        more = secrets_of(installed, secure) if installed else ()
+    masked = tuple(sorted(set(app_secrets) | set(more), key=len, reverse=True))
+    if not masked:
+        return document
+    from fwsched.redaction import redact
+
+    return redact(document, masked)  # type: ignore[no-any-return]
+
+
+_URI_SAFE = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-~")
+
+
+def _quoted(path: str) -> str:
+    """``path`` percent-encoded for a file: URI (without importing urllib)."""
+    return "".join(chr(b) if b in _URI_SAFE else f"%{b:02X}" for b in os.fsencode(path))
+
+
+def _rows(conn: Any, sql: str, parameters: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Rows, with a name stored as a BLOB (``jsonsafe.key``) as its string again."""
+    rows = conn.execute(sql, parameters).fetchall()
+    return [_unkeyed(row) if bytes in map(type, row) else row for row in rows]
+
+
+def _unkeyed(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    from fwsched import jsonsafe
+
+    return tuple(jsonsafe.unkey(v) if type(v) is bytes else v for v in row)
+
+
+def _check_schema(conn: Any) -> None:
+    """``Store._check_before_writing``: the current schema, every table, the quick check."""
+    row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+    if row is None or row[0] != SCHEMA_VERSION:
+        raise Defer  # an older state (the full path migrates it) or a foreign one
+    for table, columns in SCHEMA.items():
+        found = tuple(r[1] for r in conn.execute(f"PRAGMA table_info({table})").fetchall())
+        if found != columns:
+            raise Defer
+    if [r[0] for r in conn.execute("PRAGMA quick_check(3)").fetchall()] != ["ok"]:
+        raise Defer
+
+
+def _json(value: Any, kind: type | None = None) -> Any:
+    """``store._json``: stored JSON, of ``kind``, no deeper than fwsched ever writes."""
+    import json
+
+    if type(value) is not str:
+        raise Defer
+    parsed = json.loads(value)
+    if kind is not None and not isinstance(parsed, kind):
+        raise Defer
+    if value.count("[") + value.count("{") > MAX_DEPTH + 2:  # else it cannot be too deep
+        from fwsched import jsonsafe
+
+        if jsonsafe.too_deep(parsed, MAX_DEPTH + 2):
+            raise Defer
+    return parsed
+
+
+def _integer(value: Any) -> int:
+    if type(value) is not int:
+        raise Defer
+    return value
+
+
+def _text(value: Any) -> str:
+    if type(value) is not str:
+        raise Defer
+    return value
+
+
+def _optional_text(value: Any) -> str | None:
+    return None if value is None else _text(value)
+
+
+def _instant(us: Any) -> str:
+    """``durations.format_instant(durations.from_epoch_us(us))``."""
+    from datetime import UTC, datetime, timedelta
+
+    u = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=_integer(us))
+    text = f"{u.year:04d}-{u.month:02d}-{u.day:02d}T{u.hour:02d}:{u.minute:02d}:{u.second:02d}"
+    millis = u.microsecond // 1000
+    return f"{text}.{millis:03d}Z" if millis else f"{text}Z"
+
+
+def _status(
+    conn: Any, meta: dict[str, Any], state: str, root: str, arguments: dict[str, Any]
+) -> dict[str, Any]:
+    """``operations._status``."""
+
+    def count(sql: str, *parameters: Any) -> int:
+        return int(conn.execute(sql, parameters).fetchone()[0])
+
+    schedules = count("SELECT COUNT(*) FROM schedules WHERE recurring=?", 0) + count(
+        "SELECT COUNT(*) FROM schedules WHERE recurring=?", 1
+    )
+    first = conn.execute("SELECT MIN(next_fire_us) FROM schedules").fetchone()[0]
+    return {
+        "app": root,
+        "live": False,
+        "now": _instant(int(meta["now_us"])),
+        "schedules": schedules,
+        "invocations": count("SELECT COUNT(*) FROM invocations"),
+        "state_file": state,
+        "relaxed": meta.get("relaxed") == "1",
+        "installed": meta.get("installed") == "1",
+        "next_fire_at": None if first is None else _instant(first),
+    }
+
+
+def _schedules(
+    conn: Any, meta: dict[str, Any], state: str, root: str, arguments: dict[str, Any]
+) -> dict[str, Any]:
+    """``operations._schedules``: ``Store.entries`` as ``Schedule.to_json``."""
+    rows = _rows(
+        conn,
+        "SELECT name, data, schedule_at, at_us, repeat, next_fire_us, seq FROM schedules "
+        "ORDER BY next_fire_us, seq",
+    )
+    schedules = []
+    for name, data, schedule_at, at_us, repeat, next_fire_us, seq in rows:
+        _text(schedule_at)
+        _integer(seq)
+        schedules.append(
+            {
+                "name": _text(name),
+                "kind": "one-time" if repeat is None else "recurring",
+                "schedule_at": _instant(at_us),
+                "next_fire_at": _instant(next_fire_us),
+                "repeat": None if repeat is None else _repeat(_json(repeat, dict)),
+                "data": _json(data, dict),
+            }
+        )
+    return {
+        "schedules": schedules,
+        "now": _instant(int(meta["now_us"])),
+        "relaxed": meta.get("relaxed") == "1",
+    }
+
+
+def _repeat(stored: dict[str, Any]) -> dict[str, Any]:
+    """``Repeat.from_dict(stored).to_dict()``, its checks included."""
+    zone = stored.get("timezone") or "UTC"
+    frequency = stored.get("frequency")
+    if (
+        "time_unit" not in stored
+        or stored["time_unit"] not in ("minutes", "hours", "days")
+        or type(frequency) is not int
+        or frequency < 1
+    ):
+        raise Defer
+    if zone != "UTC":
+        from fwsched.recurrence import known_timezone
+
+        if not known_timezone(zone):
+            raise Defer
+    return {"time_unit": stored["time_unit"], "frequency": frequency, "timezone": zone}
+
+
+_INVOCATION_COLUMNS = (
+    "id, schedule, source, fire_at_us, timestamp_ms, outcome, started_at_us, duration_ms, "
+    "error, traceback, log, return_value, payload, event, render, requests"
+)
+
+
+def _history(
+    conn: Any, meta: dict[str, Any], state: str, root: str, arguments: dict[str, Any]
+) -> dict[str, Any]:
+    """``operations._history`` (its ``older`` is not printed with --json)."""
+    clauses, parameters = ["id > ?", "outcome != ?"], [0, "running"]
+    name, outcome, limit = arguments["name"], arguments["outcome"], arguments["limit"]
+    if name is not None:
+        if not name.isascii():
+            from fwsched import jsonsafe
+
+            name = jsonsafe.key(name)
+        clauses.append("(schedule = ? OR event = ?)")
+        parameters += [name, name]
+    if outcome is not None:
+        clauses.append("outcome = ?")
+        parameters.append(outcome)
+    sql = f"SELECT {_INVOCATION_COLUMNS} FROM invocations WHERE {' AND '.join(clauses)} "
+    sql += "ORDER BY id DESC"
+    if limit is not None:
+        sql += " LIMIT ?"
+        parameters.append(min(limit, 2**63 - 1))
+    invocations = [_invocation(row) for row in reversed(_rows(conn, sql, tuple(parameters)))]
+    return {"invocations": invocations}
+
+
+def _invocation(row: tuple[Any, ...]) -> dict[str, Any]:
+    """``Store._invocation`` as ``Invocation.to_json``."""
+    (id_, schedule, source, fire_at_us, timestamp_ms, outcome, started_at_us, duration_ms,
+     error, traceback, log, return_value, payload, event, render, requests) = row  # fmt: skip
+    if outcome not in OUTCOMES:
+        raise Defer
+    if duration_ms is not None and type(duration_ms) not in (int, float):
+        raise Defer
+    return {
+        "id": _integer(id_),
+        "schedule": _optional_text(schedule),
+        "fire_at": _instant(fire_at_us),
+        "timestamp": _integer(timestamp_ms),
+        "outcome": outcome,
+        "duration_ms": None if duration_ms is None else float(duration_ms),
+        "error": _optional_text(error),
+        "log": _text(log),
+        "return_value": None if return_value is None else _json(return_value),
+        "payload": _json(payload, dict),
+        "traceback": _optional_text(traceback),
+        "started_at": None if started_at_us is None else _instant(started_at_us),
+        "source": _text(source),
+        "event": _optional_text(event),
+        "render": None if render is None else _json(render, dict),
+        "requests": [] if requests is None else _json(requests, list),
+    }
+
+
+OPERATIONS = {"status": _status, "schedules": _schedules, "history": _history}
