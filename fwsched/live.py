@@ -183,6 +183,8 @@ class LiveRunner:
         monitor = threading.Thread(target=self._monitor, name="fwsched-monitor", daemon=True)
         entry: Path | None = None
         try:
+            if reloader is not None:
+                reloader.start()  # before the socket answers: no edit after that is missed
             server.start()
             entry = control.register(sim.spec.root, self.socket)
             if reloader is not None:
@@ -216,6 +218,8 @@ class LiveRunner:
                 reloader.stop()
             if watcher is not None:
                 watcher.join(JOIN_BOUND)
+            if reloader is not None:
+                reloader.close()  # also when the watcher never started iterating
             sim.set_speed(0.0)
             sim.clock.hold(None)
             sim.save_clock()

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
+from watchdog.observers.api import BaseObserver
 
 # watchdog logs a harmless race when it stops ("queue_events() called when the thread
 # is inactive"); without a handler of its own, logging's last resort prints it.
@@ -90,6 +91,20 @@ class Reloader:
         self._last = 0.0
         self._event = threading.Event()
         self._stop = threading.Event()
+        self._observer: BaseObserver | None = None
+
+    def start(self) -> None:
+        """Begin watching now (iterating starts it too): a change made from here on counts.
+
+        The live runner calls it before it answers on its socket, so an edit made as soon
+        as ``fwsched run`` answers is not missed.
+        """
+        if self._observer is None:
+            observer = Observer()
+            observer.schedule(_Handler(self), str(self.root), recursive=True)
+            observer.daemon = True
+            observer.start()
+            self._observer = observer
 
     def stop(self) -> None:
         self._stop.set()
@@ -112,16 +127,20 @@ class Reloader:
         self._event.set()
 
     def __iter__(self) -> Iterator[set[Path]]:
-        observer = Observer()
-        observer.schedule(_Handler(self), str(self.root), recursive=True)
-        observer.daemon = True
-        observer.start()
+        self.start()
         try:
             while not self._stop.is_set():
                 batch = self._next_batch()
                 if batch:
                     yield batch
         finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stop watching (after ``stop()``; iterating to the end does it too)."""
+        with self._lock:
+            observer, self._observer = self._observer, None
+        if observer is not None:
             observer.stop()
             observer.join(STOP_BOUND)
 

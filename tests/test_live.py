@@ -596,6 +596,30 @@ def test_a_burst_of_writes_is_one_reload(tmp_path: Path) -> None:
     assert batches == [{tmp_path / "server.py", tmp_path / "helpers.py"}]
 
 
+def test_a_started_reloader_sees_a_change_made_before_iterating(tmp_path: Path) -> None:
+    # The live runner starts watching before its socket answers, so an edit made as soon as
+    # a client can reach it is never missed (a race a loaded machine exposed).
+    reloader = Reloader(tmp_path, debounce=0.05)
+    reloader.start()
+    (tmp_path / "server.py").write_text("x = 1\n")
+    batches: list[set[Path]] = []
+
+    def watch() -> None:
+        for batch in reloader:
+            batches.append(batch)
+            reloader.stop()
+
+    thread = threading.Thread(target=watch)
+    thread.start()
+    try:
+        wait_for(lambda: batches, "the change made before iterating")
+    finally:
+        reloader.stop()
+        thread.join(BOUND)
+        reloader.close()
+    assert batches == [{tmp_path / "server.py"}]
+
+
 # -- install on first run (SPEC §8) -------------------------------------------------------
 
 INSTALLING = """
