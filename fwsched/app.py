@@ -273,16 +273,22 @@ class AppSpec:
         """
         return redact(value, self.secret_values)
 
-    def base_payload(self, data: Mapping[str, Any], timestamp_ms: int) -> dict[str, Any]:
-        """The SPEC §3 payload of an onScheduledEvent occurrence, with real iparam values."""
+    def base_payload(
+        self, data: Mapping[str, Any], timestamp_ms: int, *, copied: bool = True
+    ) -> dict[str, Any]:
+        """The SPEC §3 payload of an onScheduledEvent occurrence, with real iparam values.
+
+        ``copied=False``: the caller owns ``data`` and only sends the payload to the
+        sandbox (which encodes it), so neither it nor the iparams are copied.
+        """
         return {
             "account_id": self.account.account_id,
             "event": SCHEDULED_EVENT,
             "region": self.account.region,
             "timestamp": timestamp_ms,
             "domain": self.account.domain,
-            "data": copy.deepcopy(dict(data)),
-            "iparams": self.payload_iparams(),
+            "data": copy.deepcopy(dict(data)) if copied else data,
+            "iparams": self.payload_iparams() if copied else dict(self.iparams),
         }
 
     def with_overrides(

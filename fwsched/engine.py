@@ -198,6 +198,8 @@ class Simulator:
         self._handler_now: datetime | None = None  # the occurrence a handler is running for
         self._running: _Started | None = None  # the invocation a handler is running for
         self._unrecorded: Invocation | None = None  # the last run, its outcome not yet written
+        # _payload_spec's: (install iparams as stored, the spec they override, the result).
+        self._installed_spec: tuple[str, AppSpec, AppSpec] | None = None
         self.schedule = ScheduleAPI(self.store, self._api_context)
         self.db = StoredDb(self.store, DbService(self.store.kv(), self._service_now))
         self.network = network
@@ -495,7 +497,7 @@ class Simulator:
                 self.store.delete(spec.name)
             else:
                 self.store.set_next_fire(spec.name, following)
-            started = self._begin(spec.name, "schedule", spec.data, due, fire_at)
+            started = self._begin(spec.name, "schedule", spec.data, due, fire_at, owned=True)
         return self._run(started)
 
     # -- running handlers ------------------------------------------------------------------
@@ -605,9 +607,26 @@ class Simulator:
         return invocation
 
     def _payload_spec(self, iparams: Mapping[str, Any] | None = None) -> AppSpec:
-        """The app as its handlers see it: the installation's iparams win over fwsched.toml."""
-        values = iparams if iparams is not None else self.store.install_iparams()
-        return self.spec if values is None else self.spec.with_overrides(iparams=values)
+        """The app as its handlers see it: the installation's iparams win over fwsched.toml.
+
+        Made once per installation and spec, not per occurrence (checking the values and
+        finding their secrets is most of an occurrence's bookkeeping otherwise).
+        """
+        if iparams is not None:
+            return self.spec.with_overrides(iparams=iparams)
+        text = self.store.install_iparams_text()
+        if text is None:
+            return self.spec
+        made = self._installed_spec
+        if made is None or made[0] != text or made[1] is not self.spec:
+            values = self.store.install_iparams()
+            assert values is not None
+            made = self._installed_spec = (
+                text,
+                self.spec,
+                self.spec.with_overrides(iparams=values),
+            )
+        return made[2]
 
     def _fire_event(
         self,
@@ -639,11 +658,17 @@ class Simulator:
         data: dict[str, Any],
         due: datetime,
         fire_at: datetime,
+        *,
+        owned: bool = False,
     ) -> _Started:
-        """Record that a scheduled-event invocation starts (inside the caller's transaction)."""
+        """Record that a scheduled-event invocation starts (inside the caller's transaction).
+
+        ``owned``: ``data`` was read from the state for this occurrence and nothing else
+        holds it, so the payload takes it without a copy.
+        """
         timestamp_ms = to_epoch_ms(due)
         spec = self._payload_spec()
-        payload = spec.base_payload(data, timestamp_ms)
+        payload = spec.base_payload(data, timestamp_ms, copied=not owned)
         return self._start(name, source, SCHEDULED_EVENT, payload, timestamp_ms, fire_at, spec=spec)
 
     def _start(

@@ -101,6 +101,7 @@ MIGRATIONS: list[str] = [
 ]
 
 RUNNING = "running"  # outcome of an invocation that has started and not finished
+_UNREAD = object()  # a cached value not read yet
 
 # SQLite's unix VFS that holds an exclusive lock on the file (only this process uses
 # it, on any number of connections) and keeps the WAL index in heap memory, not in a
@@ -395,6 +396,9 @@ class Store:
         self.label = label  # the file path, or ":memory:", for messages
         self.read_only = read_only  # the file cannot be written: only reads work
         self._made: Path | None = None  # a file SQLite made for this read, removed by close
+        # The owner's copy of meta's install_iparams (it alone writes them), read once:
+        # every occurrence's payload needs them. _UNREAD until read, and after a rollback.
+        self._install_iparams: Any = _UNREAD
         self._identity: tuple[int, int] | None = None  # (device, inode) of the file opened
 
     # -- opening ---------------------------------------------------------------------------
@@ -626,6 +630,7 @@ class Store:
         try:
             yield
         except BaseException:
+            self._install_iparams = _UNREAD
             self._conn.execute("ROLLBACK")
             raise
         self._conn.execute("COMMIT")
@@ -945,6 +950,7 @@ class Store:
         drops them): later events of the app need them, in this process or the next.
         """
         self._set_meta("installed", "1")
+        self._install_iparams = _UNREAD
         if iparams is None:
             self._conn.execute("DELETE FROM meta WHERE key='install_iparams'")
         else:
@@ -952,10 +958,21 @@ class Store:
 
     def set_uninstalled(self) -> None:
         self._set_meta("installed", "0")
+        self._install_iparams = _UNREAD
         self._conn.execute("DELETE FROM meta WHERE key='install_iparams'")
 
+    def install_iparams_text(self) -> str | None:
+        """The installation's iparams as stored (JSON), None without; the owner reads them
+        once, a reader (``read_only``: another connection writes) every time."""
+        value = self._install_iparams
+        if value is _UNREAD:
+            value = self._get_meta("install_iparams")
+            if not self.read_only:
+                self._install_iparams = value
+        return cast("str | None", value)
+
     def install_iparams(self) -> dict[str, Any] | None:
-        value = self._get_meta("install_iparams")
+        value = self.install_iparams_text()
         if value is None:
             return None
         with self._reading():
