@@ -47,6 +47,7 @@ CONNECT_TIMEOUT = 2.0  # seconds to connect to a live runner
 IDLE_TIMEOUT = 30.0  # seconds without a line from the runner before the client gives up
 TOTAL_TIMEOUT = 6 * 3600.0  # a finite bound even for the longest advance
 HEARTBEAT = 1.0  # seconds between heartbeats while a request waits or runs
+PROGRESS_INTERVAL = 0.1  # seconds between progress lines of a long command
 REQUEST_READ_TIMEOUT = 10.0  # seconds for a client to send its request line
 SEND_TIMEOUT = 30.0  # seconds for a client to take one answer line
 MAX_REQUEST = 16 * 1024 * 1024
@@ -138,14 +139,33 @@ class Request:
     outbox: queue.Queue[dict[str, Any]] = field(default_factory=queue.Queue)
     cancelled: threading.Event = field(default_factory=threading.Event)
     started: threading.Event = field(default_factory=threading.Event)  # the driver took it
+    # Progress not sent yet (at most one line each PROGRESS_INTERVAL), and when the next may go.
+    _held: dict[str, Any] | None = field(default=None, init=False, repr=False)
+    _next_progress: float = field(default=0.0, init=False, repr=False)
 
     def progress(self, fields: dict[str, Any]) -> None:
+        """Sent at most every ``PROGRESS_INTERVAL``, the newest first (a line per invocation
+        would cost a runner's advance as much as its invocations); the last one always goes
+        before the answer."""
+        now = time.monotonic()
+        if now < self._next_progress:
+            self._held = fields
+            return
+        self._next_progress = now + PROGRESS_INTERVAL
+        self._held = None
         self.outbox.put({"progress": fields})
 
+    def _flush_progress(self) -> None:
+        held, self._held = self._held, None
+        if held is not None:
+            self.outbox.put({"progress": held})
+
     def answer(self, document: Any, state: dict[str, Any] | None = None) -> None:
+        self._flush_progress()
         self.outbox.put({"result": document, **({"state": state} if state else {})})
 
     def fail(self, exc: BaseException, state: dict[str, Any] | None = None) -> None:
+        self._flush_progress()
         self.outbox.put({"error": error_to_wire(exc), **({"state": state} if state else {})})
 
 

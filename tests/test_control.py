@@ -266,3 +266,19 @@ def test_the_registry_lives_under_fwsched_home_or_xdg_state_home(
     assert control.registry_dir() == tmp_path / "xdg" / "fwsched" / "runners"
     monkeypatch.delenv("XDG_STATE_HOME")
     assert control.registry_dir() == Path.home() / ".local" / "state" / "fwsched" / "runners"
+
+
+def test_progress_is_sent_at_most_every_interval_and_the_last_before_the_answer(
+    serve: Serve,
+) -> None:
+    def many(request: control.Request) -> None:
+        for fired in range(1, 1001):
+            request.progress({"fired": fired})
+        request.answer({"done": True})
+
+    path = serve(many)
+    seen: list[dict[str, object]] = []
+    result = control.request(path, "advance", on_progress=seen.append, idle_timeout=5.0)
+    assert result == {"done": True}
+    assert seen[0] == {"fired": 1} and seen[-1] == {"fired": 1000}
+    assert len(seen) < 1000
