@@ -72,6 +72,8 @@ class Display(Protocol):
 class PlainLog:
     """Without a terminal: one line per invocation on stdout, notices on stderr."""
 
+    each_invocation = True  # the runner passes every new invocation to invocation()
+
     def __init__(self) -> None:
         self._errors: list[str] = []
         self._lock = threading.Lock()  # the runner's monitor thread updates too
@@ -117,6 +119,8 @@ def _write(stream: Any, line: str) -> None:
 class Dashboard:
     """On a terminal: clock and speed, the running handler, schedules, recent invocations,
     load errors in red, notices; as wide and as tall as the terminal."""
+
+    each_invocation = False  # the snapshot's recent invocations are what it shows
 
     def __init__(self, now: Callable[[], datetime], console: Console | None = None) -> None:
         self._now = now

@@ -465,9 +465,14 @@ class LiveRunner:
 
     def _refresh(self) -> None:
         self._secrets = self.sim.secret_values()  # an install may have brought new ones
-        for invocation in self.sim.history(after_id=self._last_id):
-            self.display.invocation(invocation.to_json())
-            self._last_id = invocation.id
+        if getattr(self.display, "each_invocation", True):
+            for invocation in self.sim.history(after_id=self._last_id):
+                self.display.invocation(invocation.to_json())
+                self._last_id = invocation.id
+        else:  # the snapshot's recent ones show them: a long advance is not read back whole
+            latest = self.sim.history(limit=1)
+            if latest:
+                self._last_id = max(self._last_id, latest[-1].id)
         self.display.update(self._snapshot())
 
     # -- the monitor ------------------------------------------------------------------
