@@ -57,7 +57,7 @@ SCHEMA = {  # store.SCHEMA_VERSION and its tables' columns (a test keeps them in
 SCHEMA_VERSION = "3"
 MAX_DEPTH = 64  # jsonsafe.MAX_DEPTH
 CHECK_FILE = "app-check.json"
-CHECK_FORMAT = 1
+CHECK_FORMAT = 2
 SIDE_FILES = ("-wal", "-shm", "-journal")
 SQLITE_HEADER = b"SQLite format 3\x00"
 _SUN_PATH_MAX = 100  # control._SUN_PATH_MAX: longer socket paths take the full path
@@ -314,6 +314,8 @@ def _secrets(root: str) -> tuple[tuple[str, ...], frozenset[str]]:
             raise ValueError("changed")
     except (OSError, ValueError, KeyError, TypeError):
         check = _check_app(root, path)
+    if not check["ok"]:
+        raise Defer  # the app has errors: the full command says which
     return tuple(check["secrets"]), frozenset(check["secure"])
 
 
@@ -338,16 +340,19 @@ def _check_app(root: str, path: str) -> dict[str, Any]:
     except (OSError, ValueError):
         pass
     identity = _identity(_inputs(root, stubs_file))  # before reading: an edit meanwhile misses
-    spec = load_app(root)
-    if spec.errors:
-        raise Defer
+    try:
+        spec = load_app(root)
+    except Exception:  # the full command says why (an AppError, as a rule)
+        spec = None
+    ok = spec is not None and not spec.errors
     check = {
         "format": CHECK_FORMAT,
         "version": __version__,
         "stubs_file": stubs_file,
         "identity": identity,
-        "secure": sorted(spec.secure_iparams),
-        "secrets": list(spec.secret_values),  # as fwsched.toml has them, in a private folder
+        "ok": ok,  # False: the app does not load, and these files need not be read again
+        "secure": sorted(spec.secure_iparams) if ok and spec else [],
+        "secrets": list(spec.secret_values) if ok and spec else [],  # as fwsched.toml has them
     }
     temporary = f"{path}.{os.getpid()}"
     try:
