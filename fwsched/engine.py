@@ -200,6 +200,10 @@ class Simulator:
         self._unrecorded: Invocation | None = None  # the last run, its outcome not yet written
         # _payload_spec's: (install iparams as stored, the spec they override, the result).
         self._installed_spec: tuple[str, AppSpec, AppSpec] | None = None
+        # An advance's look-ahead: its target, and (schedules version, next due entry)
+        # read while the worker ran the previous occurrence.
+        self._ahead_until: datetime | None = None
+        self._ahead: tuple[int, Entry | None] | None = None
         self.schedule = ScheduleAPI(self.store, self._api_context)
         self.db = StoredDb(self.store, DbService(self.store.kv(), self._service_now))
         self.network = network
@@ -434,16 +438,36 @@ class Simulator:
                 f"time can't go backwards: {target.isoformat()} is before {self.now.isoformat()}"
             )
         fired = []
+        self._ahead_until = target
         try:
-            while (entry := self.store.next_due(target)) is not None:
+            while (entry := self._next_due(target)) is not None:
                 # Its outcome is written with the next occurrence's begin: one commit each.
                 fired.append(invocation := self._fire(entry))
                 if on_fired is not None:
                     on_fired(invocation)
             self._move_clock(target)
         finally:
+            self._ahead_until = self._ahead = None
             self._record_outcome()
         return fired
+
+    def _look_ahead(self) -> None:
+        """While the worker runs an advance's occurrence: read the next due entry, which
+        stays the one as long as the schedules do not change (``Store.schedules_version``:
+        a handler's schedule call, ``on_fired``'s code, a rollback)."""
+        until = self._ahead_until
+        if until is None:
+            return
+        try:
+            self._ahead = (self.store.schedules_version, self.store.next_due(until))
+        except Exception:  # _next_due reads it again, and says what is wrong
+            self._ahead = None
+
+    def _next_due(self, until: datetime) -> Entry | None:
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None and ahead[0] == self.store.schedules_version:
+            return ahead[1]
+        return self.store.next_due(until)
 
     def fire_due(self) -> list[Invocation]:
         """Fire what is due at the current time, one at a time (the live runner's step)."""
@@ -728,7 +752,11 @@ class Simulator:
         self._running = started
         try:
             result = self.sandbox.invoke(
-                started.payload, fire_at=started.fire_at, handler=started.handler, timeout=timeout
+                started.payload,
+                fire_at=started.fire_at,
+                handler=started.handler,
+                timeout=timeout,
+                on_sent=self._look_ahead if self._ahead_until is not None else None,
             )
             function = started.event if started.source == "function" else None
             result = naming_limits(result, memory_limit_mb=self.memory_limit_mb, function=function)

@@ -399,6 +399,9 @@ class Store:
         # The owner's copy of meta's install_iparams (it alone writes them), read once:
         # every occurrence's payload needs them. _UNREAD until read, and after a rollback.
         self._install_iparams: Any = _UNREAD
+        # Counts the changes to the schedules through this Store (and rollbacks): a due
+        # entry read while it stays the same is still the one due (Simulator's look-ahead).
+        self.schedules_version = 0
         self._identity: tuple[int, int] | None = None  # (device, inode) of the file opened
 
     # -- opening ---------------------------------------------------------------------------
@@ -631,6 +634,7 @@ class Store:
             yield
         except BaseException:
             self._install_iparams = _UNREAD
+            self.schedules_version += 1
             self._conn.execute("ROLLBACK")
             raise
         self._conn.execute("COMMIT")
@@ -728,6 +732,7 @@ class Store:
 
     def put(self, spec: ScheduleSpec, next_fire_at: datetime) -> None:
         """Create, or replace keeping the schedule's place in creation order."""
+        self.schedules_version += 1
         repeat = _dumps(spec.repeat.to_dict()) if spec.repeat else None
         self._conn.execute(
             "INSERT INTO schedules "
@@ -748,11 +753,13 @@ class Store:
         )
 
     def set_next_fire(self, name: str, next_fire_at: datetime) -> None:
+        self.schedules_version += 1
         self._conn.execute(
             "UPDATE schedules SET next_fire_us=? WHERE name=?", (to_epoch_us(next_fire_at), name)
         )
 
     def delete(self, name: str) -> None:
+        self.schedules_version += 1
         self._conn.execute("DELETE FROM schedules WHERE name=?", (name,))
 
     def next_due(self, until: datetime) -> Entry | None:
@@ -980,6 +987,7 @@ class Store:
 
     def delete_schedules(self) -> None:
         """Every schedule of the app (an uninstall)."""
+        self.schedules_version += 1
         self._conn.execute("DELETE FROM schedules")
 
     # -- the app's db data (SPEC §9) -------------------------------------------------------

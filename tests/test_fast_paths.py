@@ -72,3 +72,37 @@ def test_each_run_gets_the_iparams_of_the_installation_at_its_time(make_app: Mak
         assert sim.trigger("s").return_value == {"key": "second"}
         sim.uninstall(keep_data=True)
         assert sim.advance(timedelta(hours=1))[0].return_value == {"key": "toml"}
+
+
+CHAIN = """
+def handle(payload):
+    data = payload["data"]
+    if data.get("drop"):
+        schedule.delete(name=data["drop"])
+    if data.get("add"):
+        schedule.create(name=data["add"], data={}, schedule_at="2026-01-05T09:12:00Z")
+    return data.get("n")
+
+exports = {"onScheduledEventHandler": handle}
+"""
+
+
+def test_what_a_run_or_on_fired_changes_decides_what_fires_next(make_app: MakeApp) -> None:
+    app = make_app(CHAIN)
+    with Simulator(app, start="2026-01-05T09:00:00Z", strict=False) as sim:
+        at = "2026-01-05T09:{:02d}:00Z".format
+        sim.schedule.create(name="a", data={"n": 1, "drop": "b", "add": "c"}, schedule_at=at(10))
+        sim.schedule.create(name="b", data={"n": 2}, schedule_at=at(11))  # dropped by a
+        sim.schedule.create(name="d", data={"n": 4}, schedule_at=at(13))
+        sim.schedule.create(name="e", data={"n": 5}, schedule_at=at(14))  # dropped by on_fired
+        sim.schedule.create(name="f", data={"n": 6}, schedule_at=at(15),
+                            repeat={"time_unit": "minutes", "frequency": 1})  # fmt: skip
+
+        def on_fired(invocation: object) -> None:
+            if getattr(invocation, "schedule", None) == "d":
+                sim.schedule.delete(name="e")
+
+        fired = sim.advance_to(at(17), on_fired=on_fired)
+    assert [(run.schedule, run.return_value) for run in fired] == [
+        ("a", 1), ("c", None), ("d", 4), ("f", 6), ("f", 6), ("f", 6),
+    ]  # fmt: skip

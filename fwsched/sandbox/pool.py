@@ -96,12 +96,15 @@ class Sandbox:
         handler: str | None = None,
         timeout: float | None = None,
         on_output: OutputCallback | None = None,
+        on_sent: Callable[[], None] | None = None,
     ) -> RunResult:
         """Run a handler once with ``payload``, its clock starting at ``fire_at``.
 
         ``handler`` is the exported name to call (default: the sandbox's own, the
         scheduled-event handler) and ``timeout`` its limit in seconds (default: the
-        sandbox's). ``on_output`` receives the captured output as it arrives.
+        sandbox's). ``on_output`` receives the captured output as it arrives;
+        ``on_sent`` is called once the invocation is on its way, while the worker runs
+        it (work of the caller's that can overlap the handler's).
         """
         handler = handler or self.handler
         if handler is None:
@@ -130,7 +133,7 @@ class Sandbox:
                     + did_you_mean(handler, report.exports),
                     log=output.text(),
                 )
-            return self._run(handler, payload, fire_at.timestamp(), limit, output)
+            return self._run(handler, payload, fire_at.timestamp(), limit, output, on_sent)
 
     def _spoke_unasked(self, worker: WorkerProcess) -> bool:
         """Whether the idle worker sent anything but a late "exited" of an earlier run."""
@@ -265,6 +268,7 @@ class Sandbox:
         fire_at: float,
         timeout: float,
         output: OutputBuffer,
+        on_sent: Callable[[], None] | None = None,
     ) -> RunResult:
         worker = self._worker
         assert worker is not None
@@ -276,6 +280,8 @@ class Sandbox:
         try:
             if not worker.send(protocol.encode("invoke", invoke), deadline):
                 return self._timed_out(worker, started, timeout, output)
+            if on_sent is not None:
+                on_sent()
             while True:
                 message = worker.receive(deadline, output)
                 if message is None:
