@@ -868,6 +868,10 @@ class StoredDb:
     def call(
         self, method: str, args: tuple[Any, ...] = (), kwargs: Mapping[str, Any] | None = None
     ) -> dict[str, Any]:
+        if method == "get":
+            # One SELECT, atomic on its own: no write transaction (half a get's cost).
+            with self._checked():
+                return self.service.call(method, args, kwargs)
         with self._store.transaction(), self._checked():
             return self.service.call(method, args, kwargs)
 
