@@ -709,7 +709,8 @@ class Simulator:
     ) -> _Started:
         """Record that an invocation starts; called inside the caller's *begin* transaction."""
         spec = spec or self.spec
-        shown = spec.redact({**payload, "iparams": spec.mask_iparams(payload["iparams"])})
+        masked = {**payload, "iparams": spec.mask_iparams(payload["iparams"])}
+        shown = redact(masked, self._run_secrets(spec))
         started_at = datetime.now(UTC)
         invocation_id = self.store.begin_invocation(
             schedule=name,
@@ -733,6 +734,13 @@ class Simulator:
             handler=handler,
             spec=spec,
         )
+
+    def _run_secrets(self, spec: AppSpec) -> tuple[str, ...]:
+        """What a run's record is masked with, its payload as its outcome: the secrets of
+        the iparams it got (``spec``'s: the installation's, say) and fwsched.toml's."""
+        if spec is self.spec:
+            return spec.secret_values
+        return tuple(sorted({*spec.secret_values, *self.spec.secret_values}, key=len, reverse=True))
 
     def _run_once(self, started: _Started, timeout: float | None = None) -> Invocation:
         """Run an invocation that no advance is waiting on, and write its outcome at once."""
@@ -792,10 +800,7 @@ class Simulator:
     def _invocation(self, started: _Started, result: RunResult) -> Invocation:
         """The record of a finished run, secure iparams masked in everything it shows."""
         result = events.settle(result, required=events.must_render(started.source, started.event))
-        spec = started.spec or self.spec
-        secrets = tuple(
-            sorted({*spec.secret_values, *self.spec.secret_values}, key=len, reverse=True)
-        )
+        secrets = self._run_secrets(started.spec or self.spec)
 
         def mask(value: Any) -> Any:
             return redact(value, secrets)

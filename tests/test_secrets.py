@@ -128,6 +128,21 @@ def test_no_display_path_shows_a_secret(app: Path) -> None:
     assert cut.endswith("****\n[output truncated]"), cut[-40:]
 
 
+def test_a_stored_record_holds_no_secret_of_fwsched_toml_once_installed(app: Path) -> None:
+    """The installation's iparams replace fwsched.toml's in the payload; what a run
+    records is still masked with both (SPEC §5: never stored; §8: the installation's
+    are kept in the state while installed, and only there)."""
+    state = app / ".fwsched" / "state.db"
+    with Simulator(app, state=state) as sim:
+        sim.install({"api_key": "installed-Token-7", "pin": 5})
+        ran = sim.trigger_payload({"note": f"token {SECRET}, installed-Token-7"})
+    assert ran.payload["data"] == {"note": "token ****, ****"}
+    content = state.read_bytes()
+    assert SECRET.encode() not in content
+    assert str(NUMBER).encode() not in content
+    assert content.count(b"installed-Token-7") == 1  # meta's install_iparams
+
+
 def test_a_schedule_named_like_the_secret_is_masked(app: Path) -> None:
     assert fw(app, "schedule", "create", "--name", SECRET[:30], "--data", "{}", "--at", "+1h").exit_code == 0  # fmt: skip
     for command in (["schedules"], ["schedules", "--json"], ["status"]):
