@@ -191,9 +191,51 @@ def test_the_full_command_answers_what_is_not_as_usual(
     (app / "manifest.json").write_text('{"events": {"onScheduledEvent": 3}}')
     assert fast(args, capsys) is None
     check = json.loads((app / ".fwsched" / "app-check.json").read_text())
-    assert check["ok"] is False and check["secrets"] == []  # known broken until edited
+    assert check["ok"] is False  # known broken until edited
     assert fast(args, capsys) is None
     assert CliRunner().invoke(cli, args).exit_code == 1
+
+
+def test_no_secret_is_written_by_the_quick_path(
+    app: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """SPEC §5: fwsched.toml's secure values are never stored; §8: the installation's are
+    kept in the state (only) while installed. The check file holds a verdict, no value."""
+    folder = app / ".fwsched"
+    check_file = folder / "app-check.json"
+    stale = {"format": 2, "secrets": ["s3cret-value"], "secure": ["api_key"], "ok": True}
+    check_file.write_text(json.dumps(stale))  # as an earlier version wrote it: replaced
+    for command in COMMANDS:
+        assert fast([*command, "--app", str(app)], capsys) is not None, command
+    check = json.loads(check_file.read_text())
+    assert set(check) == {"format", "version", "stubs_file", "identity", "ok"}
+    assert check["ok"] is True
+    files = [path for path in folder.rglob("*") if path.is_file()]
+    assert check_file in files
+    for path in files:
+        content = path.read_bytes()
+        assert b"s3cret-value" not in content, path
+        if path.name != "state.db":
+            assert b"installed-secret" not in content, path
+
+
+def test_the_secure_flags_are_read_at_each_run(
+    app: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["schedules", "--json", "--app", str(app)]
+    (app / "fwsched.toml").write_text(TOML.replace("s3cret-value", "sync"))  # in a schedule
+    answered = fast(args, capsys)  # the check file is written
+    assert answered == full(args)
+    assert answered is not None and '"sync"' not in answered
+    iparams = app / "config" / "iparams.json"
+    iparams.write_text(json.dumps({"api_key": {"type": "text"}}))  # no longer secure
+    answered = fast(args, capsys)
+    assert answered == full(args)
+    assert answered is not None and '"sync"' in answered
+    iparams.write_text("\ufeff" + json.dumps(IPARAMS), encoding="utf-8")  # a BOM, as app reads
+    answered = fast(args, capsys)
+    assert answered == full(args)
+    assert answered is not None and '"sync"' not in answered
 
 
 def test_a_handler_left_running_is_recorded_by_the_full_command(
@@ -213,12 +255,12 @@ def test_a_handler_left_running_is_recorded_by_the_full_command(
 
 
 def test_an_edited_setting_is_seen(app: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    args = ["history", "--limit", "1", "--json", "--app", str(app)]
-    assert "s3cret-value" not in (fast(args, capsys) or "")
-    (app / "fwsched.toml").write_text(TOML.replace("s3cret-value", "another-one"))
+    args = ["schedules", "--json", "--app", str(app)]
+    assert '"sync"' in (fast(args, capsys) or "")
+    (app / "fwsched.toml").write_text(TOML.replace("s3cret-value", "sync"))
     answered = fast(args, capsys)
     assert answered == full(args)
-    assert answered is not None and "s3cret-value" in answered  # no longer a secret
+    assert answered is not None and '"sync"' not in answered  # a secret now
 
 
 @pytest.fixture

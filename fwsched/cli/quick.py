@@ -12,8 +12,10 @@ with ``--limit N``, ``--name X``, ``--outcome O``) and everything is as usual:
   the lock free (it is taken, as the Simulator takes it, while reading), the files
   private and regular, no ``-wal`` left by a killed owner, the current schema, the
   quick check passing, no invocation left ``running``, and the app known to load
-  without errors (its check is cached in ``.fwsched/app-check.json``, keyed by the
-  identity of every file the app's settings come from, and redone when one changes).
+  without errors (that verdict alone is cached in ``.fwsched/app-check.json``, keyed by
+  the identity of every file the app's settings come from, and redone when one
+  changes; the secure iparams to mask are read from fwsched.toml, config/iparams.json
+  and the state each time, so no secret is written there).
 
 Anything else (an error, a fresh or older state, a busy lock, an odd value read back)
 returns False and the click command runs as always, so every message, exit code and
@@ -57,7 +59,7 @@ SCHEMA = {  # store.SCHEMA_VERSION and its tables' columns (a test keeps them in
 SCHEMA_VERSION = "3"
 MAX_DEPTH = 64  # jsonsafe.MAX_DEPTH
 CHECK_FILE = "app-check.json"
-CHECK_FORMAT = 2
+CHECK_FORMAT = 3  # 2 held the secrets' values: rewritten without them
 SIDE_FILES = ("-wal", "-shm", "-journal")
 SQLITE_HEADER = b"SQLite format 3\x00"
 _SUN_PATH_MAX = 100  # control._SUN_PATH_MAX: longer socket paths take the full path
@@ -237,8 +239,8 @@ def _from_state(root: str, folder: str, operation: str, arguments: dict[str, Any
         os.ftruncate(lock, 0)  # engine.StateLock: the owner's pid, for a busy message
         os.write(lock, str(os.getpid()).encode())
         _check_files(state)
-        secrets = _secrets(root)
-        return _read(root, state, operation, arguments, secrets)
+        settings = _settings(root)
+        return _read(root, state, operation, arguments, settings)
     finally:
         os.close(lock)  # releases the flock
 
@@ -295,9 +297,14 @@ def _identity(paths: list[str]) -> list[Any]:
     return identity
 
 
-def _secrets(root: str) -> tuple[tuple[str, ...], frozenset[str]]:
-    """``operations._secrets``: the app's and the installation's secrets; ``Defer`` if the app
-    does not load without errors (the full path says so)."""
+def _settings(root: str) -> tuple[dict[str, Any], frozenset[str]]:
+    """fwsched.toml's iparams and which iparams are secure, what ``operations._secrets``
+    masks with (``_read`` adds the installation's); ``Defer`` if the app does not load
+    without errors (the full path says so).
+
+    The check file holds only that verdict: the values are read here, each time, from the
+    files the verdict is for (tomllib and json), and are never written anywhere.
+    """
     import json
 
     from fwsched import __version__
@@ -309,6 +316,7 @@ def _secrets(root: str) -> tuple[tuple[str, ...], frozenset[str]]:
         if (
             check["format"] != CHECK_FORMAT
             or check["version"] != __version__
+            or type(check["ok"]) is not bool
             or check["identity"] != _identity(_inputs(root, check["stubs_file"]))
         ):
             raise ValueError("changed")
@@ -316,7 +324,45 @@ def _secrets(root: str) -> tuple[tuple[str, ...], frozenset[str]]:
         check = _check_app(root, path)
     if not check["ok"]:
         raise Defer  # the app has errors: the full command says which
-    return tuple(check["secrets"]), frozenset(check["secure"])
+    iparams, secure = _iparam_settings(root)
+    if _identity(_inputs(root, check["stubs_file"])) != check["identity"]:
+        raise Defer  # edited since it was checked: what was read may not be what loads
+    return iparams, secure
+
+
+def _iparam_settings(root: str) -> tuple[dict[str, Any], frozenset[str]]:
+    """``load_app``'s ``iparams`` (fwsched.toml's ``[iparams]``) and ``secure_iparams``
+    (config/iparams.json's definitions whose ``secure`` is ``true``), for an app known to
+    load without errors. fwsched.toml is parsed only when some iparam is secure (tomllib
+    costs start-up, and without a secure iparam nothing of it is masked)."""
+    import json
+
+    definitions: Any = {}
+    declared = os.path.join(root, "config", "iparams.json")
+    if os.path.isfile(declared):
+        definitions = json.loads(_read_text(declared))
+    if not isinstance(definitions, dict):
+        raise Defer  # not what was checked: the full command
+    secure = frozenset(
+        name
+        for name, definition in definitions.items()
+        if isinstance(definition, dict) and definition.get("secure") is True  # app._flag
+    )
+    iparams: Any = {}
+    config = os.path.join(root, "fwsched.toml")
+    if secure and os.path.isfile(config):
+        import tomllib
+
+        iparams = tomllib.loads(_read_text(config)).get("iparams", {})
+    if not isinstance(iparams, dict):
+        raise Defer
+    return iparams, secure
+
+
+def _read_text(path: str) -> str:
+    """``app._read_text``: utf-8, a BOM allowed."""
+    with open(path, encoding="utf-8-sig") as file:
+        return file.read()
 
 
 def _no_follow(path: str, flags: int) -> int:
@@ -324,7 +370,8 @@ def _no_follow(path: str, flags: int) -> int:
 
 
 def _check_app(root: str, path: str) -> dict[str, Any]:
-    """Load the app as the Simulator does and remember that it loads, and its secrets."""
+    """Load the app as the Simulator does and remember whether it loads without errors
+    (only that: no value from its settings)."""
     import json
     import tomllib
 
@@ -344,15 +391,13 @@ def _check_app(root: str, path: str) -> dict[str, Any]:
         spec = load_app(root)
     except Exception:  # the full command says why (an AppError, as a rule)
         spec = None
-    ok = spec is not None and not spec.errors
     check = {
         "format": CHECK_FORMAT,
         "version": __version__,
-        "stubs_file": stubs_file,
+        "stubs_file": stubs_file,  # a path, so that its identity is part of the key
         "identity": identity,
-        "ok": ok,  # False: the app does not load, and these files need not be read again
-        "secure": sorted(spec.secure_iparams) if ok and spec else [],
-        "secrets": list(spec.secret_values) if ok and spec else [],  # as fwsched.toml has them
+        # False: the app does not load, and these files need not be read again
+        "ok": spec is not None and not spec.errors,
     }
     temporary = f"{path}.{os.getpid()}"
     try:
@@ -376,11 +421,10 @@ def _read(
     state: str,
     operation: str,
     arguments: dict[str, Any],
-    secrets: tuple[tuple[str, ...], frozenset[str]],
+    settings: tuple[dict[str, Any], frozenset[str]],
 ) -> dict[str, Any]:
     import sqlite3
 
-    app_secrets, secure = secrets
     # The full path's read-only look (``store._uri(path, immutable="1")``): changes no file.
     uri = f"file:{_quoted(os.path.abspath(state))}?vfs=unix-excl&immutable=1"
     conn = sqlite3.connect(uri, uri=True, isolation_level=None)
@@ -396,18 +440,16 @@ def _read(
         document = OPERATIONS[operation](conn, meta, state, root, arguments)
     finally:
         conn.close()
-    more: tuple[str, ...] = ()
-    if install is not None:
-        from fwsched.redaction import secrets_of
-
-        installed = _json(install, dict)
-        more = secrets_of(installed, secure) if installed else ()
-    masked = tuple(sorted(set(app_secrets) | set(more), key=len, reverse=True))
-    if not masked:
+    installed = {} if install is None else _json(install, dict)
+    iparams, secure = settings
+    if not secure:
         return document
-    from fwsched.redaction import redact
+    from fwsched.redaction import redact, secrets_of
 
-    return redact(document, masked)  # type: ignore[no-any-return]
+    # app.app_secrets: fwsched.toml's secure values and the installation's, longest first
+    found = set(secrets_of(iparams, secure)) | set(secrets_of(installed, secure))
+    masked = tuple(sorted(found, key=len, reverse=True))
+    return redact(document, masked) if masked else document
 
 
 _URI_SAFE = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-~")
