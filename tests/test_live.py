@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import stat
 import subprocess
@@ -618,6 +619,64 @@ def test_a_started_reloader_sees_a_change_made_before_iterating(tmp_path: Path) 
         thread.join(BOUND)
         reloader.close()
     assert batches == [{tmp_path / "server.py"}]
+
+
+class Notified(Reloader):
+    """A reloader that records every path its watcher reports (relevant or not)."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root, debounce=0.05)
+        self.seen: list[Path] = []
+
+    def notify(self, path: str | os.PathLike[str]) -> None:
+        self.seen.append(Path(path))
+        super().notify(path)
+
+
+def test_the_state_folder_is_not_watched(tmp_path: Path) -> None:
+    """The state's writes (several per invocation) must not wake the watcher's threads."""
+    state = tmp_path / ".fwsched"
+    state.mkdir()
+    (tmp_path / "lib").mkdir()
+    reloader = Notified(tmp_path)
+    reloader.start()
+    try:
+        for i in range(20):
+            (state / "state.db-wal").write_text(f"{i}\n")
+        (tmp_path / "lib" / "helpers.py").write_text("x = 1\n")  # after them: they came first
+        wait_for(lambda: tmp_path / "lib" / "helpers.py" in reloader.seen, "the change in lib/")
+    finally:
+        reloader.stop()
+        reloader.close()
+    assert not [path for path in reloader.seen if state in path.parents]
+
+
+def test_a_folder_made_or_renamed_later_is_watched(tmp_path: Path) -> None:
+    reloader = Notified(tmp_path)
+    reloader.start()
+    try:
+        package = tmp_path / "package"
+        package.mkdir()
+        wait_for(lambda: str(package) in reloader._trees, "the new folder watched")
+        (package / "one.py").write_text("x = 1\n")
+        wait_for(lambda: package / "one.py" in reloader.seen, "a file of the new folder")
+        outside = tmp_path.parent / f"{tmp_path.name}-outside"
+        outside.mkdir()
+        (outside / "two.py").write_text("x = 2\n")
+        outside.rename(tmp_path / "moved")  # its files came before any watch: they count
+        wait_for(lambda: tmp_path / "moved" / "two.py" in reloader.seen, "a moved-in file")
+        (tmp_path / "moved").rename(tmp_path / "renamed")
+        wait_for(lambda: str(tmp_path / "renamed") in reloader._trees, "the renamed folder")
+        assert str(tmp_path / "moved") not in reloader._trees
+        shutil.rmtree(package)
+        wait_for(lambda: str(package) not in reloader._trees, "the deleted folder let go")
+        package.mkdir()  # the same name again: a new watch
+        wait_for(lambda: str(package) in reloader._trees, "the folder made again")
+        (package / "three.py").write_text("x = 3\n")
+        wait_for(lambda: package / "three.py" in reloader.seen, "a file of the folder made again")
+    finally:
+        reloader.stop()
+        reloader.close()
 
 
 # -- install on first run (SPEC §8) -------------------------------------------------------
