@@ -38,13 +38,13 @@ from fwsched.errors import AppError, FwschedError, StateBusyError, StateError
 from fwsched.outcome import Outcome
 from fwsched.platform import events
 from fwsched.platform.db import DbEntry, DbService
-from fwsched.records import Invocation, Schedule, Source
+from fwsched.records import Invocation, Source
 from fwsched.recurrence import next_occurrence
 from fwsched.sandbox import Isolation, Sandbox
 from fwsched.sandbox.result import RunResult, naming_limits
 from fwsched.schedule_api import ScheduleAPI
 from fwsched.sdk import DbError, RequestError, ScheduleError
-from fwsched.store import Entry, Store, corrupt_error
+from fwsched.store import Entry, StateQueries, Store, corrupt_error
 
 if TYPE_CHECKING:
     from fwsched.platform.requests import HttpService
@@ -142,7 +142,7 @@ def _as_duration(value: timedelta | str) -> timedelta:
     return delta
 
 
-class Simulator:
+class Simulator(StateQueries):
     """A simulated Freshworks platform for one app: schedules, a clock and a sandbox.
 
     ``state=None`` keeps everything in memory; ``state=PATH`` uses (and locks)
@@ -318,10 +318,6 @@ class Simulator:
         """The simulated time (aware UTC)."""
         return self.clock.now()
 
-    @property
-    def strict(self) -> bool:
-        return not self.store.relaxed
-
     def relax(self) -> None:
         """Lift the platform limits (``--relaxed``); remembered in the state until reset."""
         with self.store.transaction():
@@ -336,32 +332,6 @@ class Simulator:
     def redact(self, value: Any) -> Any:
         """``value`` as fwsched shows it: every secret replaced by ``****`` (``app.redact``)."""
         return redact(value, self.secret_values())
-
-    def counts(self) -> tuple[int, int]:
-        """(schedules, invocations) in the state."""
-        store = self.store
-        return store.count("one-time") + store.count("recurring"), store.invocation_count()
-
-    def schedules(self) -> list[Schedule]:
-        """Every schedule, soonest first."""
-        return [entry.public() for entry in self.store.entries()]
-
-    def history(
-        self,
-        *,
-        name: str | None = None,
-        outcome: str | None = None,
-        limit: int | None = None,
-        after_id: int = 0,
-    ) -> list[Invocation]:
-        """Past invocations, oldest first (``limit`` keeps the newest N)."""
-        return self.store.invocations(name=name, outcome=outcome, limit=limit, after_id=after_id)
-
-    def invocation(self, invocation_id: int) -> Invocation | None:
-        return self.store.invocation(invocation_id)
-
-    def next_fire_time(self) -> datetime | None:
-        return self.store.next_fire_time()
 
     # -- the platform services' context ----------------------------------------------------
 
@@ -576,11 +546,6 @@ class Simulator:
                 None, "function", function, payload, timestamp_ms, self.now, handler=function
             )
         return self._run_once(started, timeout=events.function_timeout(self.spec, function))
-
-    @property
-    def installed(self) -> bool:
-        """Whether the app is installed (``install`` and ``uninstall`` change it)."""
-        return bool(self.store.install_state())
 
     @property
     def ever_installed(self) -> bool:

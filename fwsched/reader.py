@@ -26,11 +26,10 @@ from typing import Any
 from fwsched.app import AppSpec
 from fwsched.clock import SimClock
 from fwsched.platform.db import DbService
-from fwsched.records import Invocation, Schedule
-from fwsched.store import Store
+from fwsched.store import StateQueries, Store
 
 
-class StateReader:
+class StateReader(StateQueries):
     """Reads one state file beside its owner; every ``read()`` is one consistent snapshot."""
 
     def __init__(self, store: Store, clock: SimClock, spec: AppSpec) -> None:
@@ -59,37 +58,6 @@ class StateReader:
     @property
     def now(self) -> datetime:
         return self.clock.now()
-
-    @property
-    def strict(self) -> bool:
-        return not self.store.relaxed
-
-    @property
-    def installed(self) -> bool:
-        return bool(self.store.install_state())
-
-    def counts(self) -> tuple[int, int]:
-        store = self.store
-        return store.count("one-time") + store.count("recurring"), store.invocation_count()
-
-    def schedules(self) -> list[Schedule]:
-        return [entry.public() for entry in self.store.entries()]
-
-    def history(
-        self,
-        *,
-        name: str | None = None,
-        outcome: str | None = None,
-        limit: int | None = None,
-        after_id: int = 0,
-    ) -> list[Invocation]:
-        return self.store.invocations(name=name, outcome=outcome, limit=limit, after_id=after_id)
-
-    def invocation(self, invocation_id: int) -> Invocation | None:
-        return self.store.invocation(invocation_id)
-
-    def next_fire_time(self) -> datetime | None:
-        return self.store.next_fire_time()
 
     # -- for the runner's display -------------------------------------------------------
 

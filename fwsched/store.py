@@ -999,3 +999,49 @@ class Store:
     def delete_kv(self) -> None:
         """Every db key of the app (an uninstall)."""
         self._conn.execute("DELETE FROM kv")
+
+
+class StateQueries:
+    """The read-only questions about a state, for whoever holds its ``store``.
+
+    ``engine.Simulator`` and the live runner's ``reader.StateReader`` both answer them, so
+    ``operations.execute`` gets the same answers from either.
+    """
+
+    store: Store
+
+    @property
+    def strict(self) -> bool:
+        """False once relaxed (``--relaxed``): the platform limits are off until a reset."""
+        return not self.store.relaxed
+
+    @property
+    def installed(self) -> bool:
+        """Whether the app is installed (``install`` and ``uninstall`` change it)."""
+        return bool(self.store.install_state())
+
+    def counts(self) -> tuple[int, int]:
+        """(schedules, invocations) in the state."""
+        store = self.store
+        return store.count("one-time") + store.count("recurring"), store.invocation_count()
+
+    def schedules(self) -> list[Schedule]:
+        """Every schedule, soonest first."""
+        return [entry.public() for entry in self.store.entries()]
+
+    def history(
+        self,
+        *,
+        name: str | None = None,
+        outcome: str | None = None,
+        limit: int | None = None,
+        after_id: int = 0,
+    ) -> list[Invocation]:
+        """Past invocations, oldest first (``limit`` keeps the newest N)."""
+        return self.store.invocations(name=name, outcome=outcome, limit=limit, after_id=after_id)
+
+    def invocation(self, invocation_id: int) -> Invocation | None:
+        return self.store.invocation(invocation_id)
+
+    def next_fire_time(self) -> datetime | None:
+        return self.store.next_fire_time()
