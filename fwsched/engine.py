@@ -4,7 +4,8 @@ Firing an occurrence is two writes around the handler run:
 
 1. *begin* (one transaction): move the clock to the occurrence, take the
    occurrence off the schedule (delete a one-time schedule, move a recurring
-   one to its next occurrence) and insert the invocation record as ``running``;
+   one to its next occurrence) and insert the invocation record as ``running``
+   (its fire time is where a reopened state resumes: the clock is saved at the end);
 2. run the handler in the sandbox (its ``schedule.*`` calls come back as RPCs
    and are applied at once, so they see and change the live state);
 3. *finish*: write the outcome. During an advance this joins the next
@@ -482,7 +483,8 @@ class Simulator(StateQueries):
             self._record_outcome()
             if fire_at > self.now:
                 self.clock.advance_to(fire_at)
-            self.store.set_now(fire_at)
+            # The clock itself is saved at the end; until then the invocation's fire time
+            # is where a state reopened after a kill resumes (Store.get_now).
             following = None
             if spec.repeat is not None:
                 with contextlib.suppress(OverflowError):  # past the year 9999: no more

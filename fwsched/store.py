@@ -100,6 +100,9 @@ MIGRATIONS: list[str] = [
     """,
 ]
 
+# The fire time of the newest invocation; part of "now" (see Store.get_now).
+LAST_FIRE_SQL = "SELECT fire_at_us FROM invocations ORDER BY id DESC LIMIT 1"
+
 RUNNING = "running"  # outcome of an invocation that has started and not finished
 _UNREAD = object()  # a cached value not read yet
 
@@ -678,12 +681,21 @@ class Store:
         )
 
     def get_now(self) -> datetime | None:
-        """The persisted simulated time, or None for a fresh state."""
+        """The persisted simulated time, or None for a fresh state.
+
+        That is the saved clock, or the fire time of the last invocation if it is later: an
+        advance records each occurrence's fire time in its invocation and saves the clock
+        only at its end, so a state killed during one resumes at the last occurrence begun
+        (fire times never decrease from one invocation to the next).
+        """
         value = self._get_meta("now_us")
         if value is None:
             return None
         with self._reading():
-            return from_epoch_us(_integer(int(_text(value))))
+            saved = _integer(int(_text(value)))
+            row = self._conn.execute(LAST_FIRE_SQL).fetchone()
+            last = saved if row is None else _integer(row[0])
+            return from_epoch_us(max(saved, last))
 
     def set_now(self, now: datetime) -> None:
         self._set_meta("now_us", str(to_epoch_us(now)))

@@ -18,6 +18,7 @@ import pytest
 from conftest import MakeApp
 
 from fwsched import Outcome, ScheduleError, Simulator
+from fwsched.durations import format_instant, to_epoch_us
 from fwsched.errors import AppError, StateError
 
 START = "2026-01-05T09:00:00Z"
@@ -275,6 +276,33 @@ def test_state_persists_and_the_clock_does_not_move_while_closed(recorder: Path)
         assert [i.schedule for i in sim.advance("1h")] == ["r"]
 
 
+def test_a_clock_saved_before_the_last_fire_time_resumes_at_that_fire_time(
+    recorder: Path,
+) -> None:
+    # What a kill between an advance's last occurrence and its final clock save leaves:
+    # a saved clock earlier than the newest invocation. Library and command line resume
+    # at the fire time (an advance saves the clock only at its end).
+    state = recorder / ".fwsched" / "state.db"
+    with Simulator(recorder, start=START, timeout=5, state=state) as sim:
+        sim.schedule.create(name="r", data={}, schedule_at=at(30))
+        sim.advance("1h")
+    conn = sqlite3.connect(f"file:{state}?vfs=unix-excl", uri=True, isolation_level=None)
+    try:
+        conn.execute("UPDATE meta SET value=? WHERE key='now_us'", (str(to_epoch_us(T0)),))
+    finally:
+        conn.close()
+    status = subprocess.run(
+        [sys.executable, "-m", "fwsched", "status", "--json", "--app", str(recorder)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert json.loads(status.stdout)["now"] == at(30)
+    with Simulator(recorder, timeout=5, state=state) as sim:
+        assert sim.now == T0 + timedelta(minutes=30)
+
+
 def test_one_process_owns_a_state_file(recorder: Path) -> None:
     state = recorder / ".fwsched" / "state.db"
     with Simulator(recorder, start=START, state=state), pytest.raises(StateError, match="in use"):
@@ -394,7 +422,19 @@ def test_kill_minus_9_during_an_advance_loses_and_duplicates_nothing(make_app: M
             child.kill()
             child.wait(timeout=10)
 
+    # The clock is saved at the end of an advance; a killed one resumes at the last
+    # occurrence it began, whose record holds its fire time (the command line agrees).
+    status = subprocess.run(
+        [sys.executable, "-m", "fwsched", "status", "--json", "--app", str(app)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     with Simulator(app, state=state, timeout=5) as sim:
+        last_begun = sim.history()[-1].fire_at
+        assert sim.now == last_begun > T0
+        assert json.loads(status.stdout)["now"] == format_instant(last_begun)
         sim.advance_to(T0 + timedelta(days=7))
         history = sim.history()
     expected = [T0 + timedelta(minutes=5 * (k + 1)) for k in range(7 * 24 * 12)]
