@@ -614,3 +614,18 @@ def test_values_round_trip_through_every_door(app: Path) -> None:
     assert answer("db", "get", "k", "--app", app) == nulled
     with Simulator(app, state=app / ".fwsched" / "state.db") as sim:
         assert sim.db.get("k") == nulled
+
+
+def test_a_bad_json_argument_says_how_to_quote_the_value_itself(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from fwsched.cli.root import cli
+
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "manifest.json").write_text('{"events": {}}')
+    (app / "server.py").write_text("exports = {}\n")
+    result = CliRunner().invoke(cli, ["db", "set", "k", "{bad", "--app", str(app)])
+    assert result.exit_code == 2
+    assert "VALUE: invalid JSON at line 1 column 2" in result.stderr
+    assert "e.g. '{" in result.stderr and "e.g. VALUE" not in result.stderr

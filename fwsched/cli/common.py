@@ -377,9 +377,12 @@ def json_arg(option: str, text: str) -> Any:
         raise UsageError(f"{option}: the JSON is nested too deeply to read") from None
     except json.JSONDecodeError as exc:
         where = "" if source == "text" else f" in {source}"
+        example = JSON_EXAMPLES.get(option, _EXAMPLE)
+        if option.startswith("--"):  # an option's example names it; an argument's is the value
+            example = f"{option} {example}"
         raise UsageError(
             f"{option}: invalid JSON{where} at line {exc.lineno} column {exc.colno}: {exc.msg}"
-            f" (quote it for the shell, e.g. {option} {JSON_EXAMPLES.get(option, _EXAMPLE)})"
+            f" (quote it for the shell, e.g. {example})"
         ) from None
     except ValueError as exc:  # an integer of more than 4300 digits
         raise UsageError(f"{option}: {' '.join(str(exc).split())}") from None
