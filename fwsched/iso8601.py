@@ -12,8 +12,9 @@ forgiving (non-strict) mode. Its answers, and so ours, come from two steps:
 
 Then fields out of range (month 13, 30 February, 10:60, week 54) are invalid, ``24:00`` is the
 midnight that ends the day, the fraction is truncated to milliseconds, and the result must lie in
-JavaScript's Date range. The offset must lie between -12:00 and +14:00 (the platform checks that
-on top of moment). No offset means UTC.
+JavaScript's Date range. The offset must lie between -12:00 and +14:00 with minutes 0-59 (the
+platform checks that on top of moment, which would carry ``+05:99`` into hours). No offset
+means UTC.
 
 The result is an epoch-millisecond integer, because valid instants reach far beyond the years
 that ``datetime`` can hold (``-002026-...``); ``to_datetime`` says whether one fits.
