@@ -6,7 +6,11 @@ strict or relaxed), and either returns what to store or raises
 ``ScheduleError``. Nothing here writes: the caller applies the result, so a
 failed call changes nothing by construction.
 
-The checks run in the table's order and the first failure wins.
+The checks run in the platform's order, which is not the table's numbering (rules 1-6,
+then 12-13 for a one-time schedule, then 14, then 7-11 for a recurring one, then 15-18), and
+the first failure wins. JavaScript's view of values decides (``jsvalues``): a key is missing
+only when absent, ``{}`` and ``[]`` are true, lengths count UTF-16 code units.
+``tests/test_conformance.py`` checks every answer against the platform's own.
 """
 
 from __future__ import annotations
