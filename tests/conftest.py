@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,19 @@ pytest_plugins = ["pytester"]
 MANIFEST = {"events": {"onScheduledEvent": {"handler": "onScheduledEventHandler"}}}
 
 MakeApp = Callable[..., Path]
+
+BOUND = 20.0  # seconds any wait on a process, thread or file may take in these tests
+
+
+def wait_for(condition: Callable[[], Any], what: str, bound: float = BOUND) -> Any:
+    """Poll ``condition`` until it is truthy (returned) or ``bound`` seconds pass (fail)."""
+    deadline = time.monotonic() + bound
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"timed out after {bound:g} s waiting for {what}")
 
 
 @pytest.fixture

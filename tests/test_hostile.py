@@ -14,14 +14,14 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
-from conftest import MakeApp
+from conftest import BOUND, MakeApp, wait_for
 
 from fwsched import Simulator, control
 from fwsched.cli.root import cli
@@ -30,7 +30,6 @@ from fwsched.jsonsafe import MAX_DEPTH, TOO_DEEP
 START = "2026-01-05T09:00:00Z"
 SECRET = "s3cr3t-Token-42"
 NUMBER = 73914526  # a secure iparam that is a number
-BOUND = 20.0  # seconds any wait here may take
 
 HOSTILE = r"""
 import json, os, subprocess, sys, threading, time
@@ -142,16 +141,6 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def app(make_app: MakeApp) -> Path:
     return make_app(HOSTILE, toml=TOML, iparams=IPARAMS)
-
-
-def wait_for(condition: Callable[[], Any], what: str, bound: float = BOUND) -> Any:
-    deadline = time.monotonic() + bound
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {bound:g} s waiting for {what}")
 
 
 def alive(pid: int) -> bool:

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
-from conftest import MakeApp
+from conftest import BOUND, MakeApp, wait_for
 
 from fwsched import control
 from fwsched.cli.root import cli
@@ -37,7 +37,6 @@ def handle(payload):
 exports = {"onScheduledEventHandler": handle}
 """
 TOML = f'[simulator]\nstart = "{START}"\ntimeout = 10\n'
-BOUND = 20.0  # seconds any wait in these tests may take
 
 
 @pytest.fixture(autouse=True)
@@ -62,16 +61,6 @@ def doc(*args: Any) -> Any:
     result = fw(*args, "--json")
     assert result.exit_code == 0, (result.stdout, result.stderr)
     return json.loads(result.stdout)
-
-
-def wait_for(condition: Callable[[], Any], what: str, bound: float = BOUND) -> Any:
-    deadline = time.monotonic() + bound
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {bound:g} s waiting for {what}")
 
 
 @dataclass

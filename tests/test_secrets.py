@@ -12,14 +12,12 @@ import json
 import os
 import sys
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
-from conftest import MakeApp
+from conftest import BOUND, MakeApp, wait_for
 
 from fwsched import Simulator
 from fwsched.cli.root import cli
@@ -28,7 +26,6 @@ from fwsched.live import LiveRunner
 START = "2026-01-05T09:00:00Z"
 SECRET = "s3cr3t-Token-42"
 NUMBER = 73914526  # a secure iparam that is a number
-BOUND = 20.0
 
 SERVER = r"""
 import os, sys
@@ -80,16 +77,6 @@ def app(make_app: MakeApp) -> Path:
 
 def fw(app: Path, *args: str) -> Result:
     return CliRunner().invoke(cli, [*args, "--app", str(app)])
-
-
-def wait_for(condition: Callable[[], Any], what: str, bound: float = BOUND) -> Any:
-    deadline = time.monotonic() + bound
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {bound:g} s waiting for {what}")
 
 
 def _no_secret(text: str) -> None:
