@@ -45,7 +45,8 @@ from fwsched.sandbox import Isolation, Sandbox
 from fwsched.sandbox.result import RunResult, naming_limits
 from fwsched.schedule_api import ScheduleAPI
 from fwsched.sdk import DbError, RequestError, ScheduleError
-from fwsched.store import Entry, StateQueries, Store, corrupt_error
+from fwsched.statefile import corrupt_error
+from fwsched.store import Entry, StateQueries, Store
 
 if TYPE_CHECKING:
     from fwsched.platform.requests import HttpService
@@ -64,7 +65,7 @@ class StateLock:
     """
 
     def __init__(self, state_path: Path) -> None:
-        from fwsched.store import prepare_folder
+        from fwsched.statefile import prepare_folder
 
         self.path = state_path.with_name(state_path.name + ".lock")
         prepare_folder(self.path.parent)

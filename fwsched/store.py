@@ -14,7 +14,8 @@ can ship anything in ``.fwsched/``): it is opened only if it and its side files
 are regular files, not links; a state that is missing or empty where the lock file
 shows one was kept is an error, not a fresh start; every SQLite failure and every
 value that does not read back as written becomes a ``StateError`` that names the
-file and what to do. SQLite's ``unix-excl`` VFS keeps the WAL index in memory
+file and what to do (the connection and the checks of values read back are
+``fwsched.statefile``'s). SQLite's ``unix-excl`` VFS keeps the WAL index in memory
 instead of a shared ``-shm`` file, whose truncation by another process would kill
 this one with SIGBUS; and a file that cannot be written is opened read-only, so
 the commands that only read still work.
@@ -23,11 +24,9 @@ the commands that only read still work.
 from __future__ import annotations
 
 import functools
-import json
 import os
 import re
 import sqlite3
-import stat
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -37,12 +36,29 @@ from typing import Any, cast
 
 from fwsched import jsonsafe
 from fwsched.durations import from_epoch_us, to_epoch_us
-from fwsched.errors import StateBusyError, StateError
+from fwsched.errors import StateError
 from fwsched.outcome import Outcome
 from fwsched.platform.db import SqliteKv
 from fwsched.records import Invocation, Schedule, ScheduleKind
 from fwsched.recurrence import Repeat
 from fwsched.rules import ScheduleSpec
+from fwsched.statefile import (
+    INT64,
+    RESET_HINT,
+    SIDE_FILES,
+    SQLITE_HEADER,
+    connect,
+    corrupt_error,
+    float_value,
+    int_value,
+    json_value,
+    make_private,
+    optional,
+    prepare_folder,
+    refuse_link_or_odd,
+    str_value,
+    uri,
+)
 
 SCHEMA_VERSION = 3
 
@@ -106,197 +122,6 @@ LAST_FIRE_SQL = "SELECT fire_at_us FROM invocations ORDER BY id DESC LIMIT 1"
 RUNNING = "running"  # outcome of an invocation that has started and not finished
 _UNREAD = object()  # a cached value not read yet
 
-# SQLite's unix VFS that holds an exclusive lock on the file (only this process uses
-# it, on any number of connections) and keeps the WAL index in heap memory, not in a
-# -shm file mapped into memory, which anyone truncating it would turn into SIGBUS.
-VFS = "unix-excl"
-SQLITE_HEADER = b"SQLite format 3\x00"
-SIDE_FILES = ("-wal", "-shm", "-journal")
-RESET_HINT = "run `fwsched reset` to start over (this deletes schedules and history)"
-_INT64 = (-(2**63), 2**63 - 1)
-
-
-def corrupt_error(label: str, detail: object) -> StateError:
-    return StateError(
-        f"{label}: the state file is corrupt or not a fwsched state file ({detail}); {RESET_HINT}"
-    )
-
-
-def state_error(label: str, exc: BaseException) -> StateError:
-    """What an SQLite failure on the state file means for the user, as one line."""
-    code = getattr(exc, "sqlite_errorcode", None)
-    primary = code & 0xFF if isinstance(code, int) else None
-    text = str(exc) or type(exc).__name__
-    if code == getattr(sqlite3, "SQLITE_READONLY_DBMOVED", 1032):
-        return StateError(
-            f"{label}: the state file was deleted or moved while fwsched had it open "
-            f"({text}); start again, and {RESET_HINT} if it is gone"
-        )
-    if primary == sqlite3.SQLITE_READONLY:
-        return StateError(
-            f"{label}: the state file is read-only ({text}); fwsched can show it but not "
-            "change it: fix the permissions of the file and of its folder"
-        )
-    if primary in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
-        return StateBusyError(f"{label} is in use by another process ({text}); stop it first")
-    if primary in (sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM, sqlite3.SQLITE_AUTH):
-        return StateError(
-            f"{label}: cannot open the state file ({text}); check the permissions of the "
-            f"file and of its folder, or {RESET_HINT}"
-        )
-    if primary == sqlite3.SQLITE_FULL:
-        return StateError(f"{label}: the disk is full ({text}); free some space and retry")
-    if primary == sqlite3.SQLITE_IOERR:
-        return StateError(
-            f"{label}: reading or writing the state file failed ({text}); if it was changed "
-            f"from outside, {RESET_HINT}"
-        )
-    return corrupt_error(label, text)
-
-
-def _bindable(parameters: Any) -> Any:
-    """Parameters with every string SQLite can store exactly (``jsonsafe.key``)."""
-    if isinstance(parameters, tuple | list):
-        for parameter in parameters:  # the usual case: nothing to change, no copy
-            if type(parameter) is str and not parameter.isascii():
-                return tuple(jsonsafe.key(p) if type(p) is str else p for p in parameters)
-    return parameters
-
-
-def _row(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> tuple[Any, ...]:
-    """A row with the strings that were stored as BLOBs (``_bindable``) as strings again."""
-    for value in row:
-        if type(value) is bytes:
-            return tuple(jsonsafe.unkey(v) if type(v) is bytes else v for v in row)
-    return row
-
-
-class _Cursor(sqlite3.Cursor):
-    """Rows are read lazily: a failure while stepping names the file too."""
-
-    def _failed(self, exc: Exception) -> StateError:
-        with suppress(sqlite3.Error):
-            self.close()  # its statement must not keep the connection from closing cleanly
-        connection = self.connection
-        label = connection.label if isinstance(connection, _Connection) else "state"
-        if isinstance(exc, UnicodeError):
-            return corrupt_error(label, exc)
-        return state_error(label, exc)
-
-    def fetchone(self) -> Any:
-        try:
-            return super().fetchone()
-        except (sqlite3.Error, UnicodeError) as exc:
-            raise self._failed(exc) from None
-
-    def fetchall(self) -> list[Any]:
-        try:
-            return super().fetchall()
-        except (sqlite3.Error, UnicodeError) as exc:
-            raise self._failed(exc) from None
-
-    def __next__(self) -> Any:
-        try:
-            return super().__next__()
-        except (sqlite3.Error, UnicodeError) as exc:
-            raise self._failed(exc) from None
-
-
-class _Connection(sqlite3.Connection):
-    """A connection to a state: any string binds, any failure is a ``StateError``."""
-
-    label = ":memory:"
-
-    def execute(self, sql: str, parameters: Any = (), /) -> Any:
-        cursor = _Cursor(self)  # Connection.execute would make a plain one
-        cursor.row_factory = self.row_factory
-        try:
-            cursor.execute(sql, _bindable(parameters))
-        except (sqlite3.Error, UnicodeError) as exc:  # the first row is stepped to at once
-            raise cursor._failed(exc) from None
-        return cursor
-
-
-def _connect(target: str, label: str, *, uri: bool = False, timeout: float = 5.0) -> _Connection:
-    try:
-        conn = sqlite3.connect(
-            target,
-            uri=uri,
-            isolation_level=None,
-            timeout=timeout,
-            check_same_thread=False,
-            factory=_Connection,
-        )
-    except sqlite3.Error as exc:
-        raise state_error(label, exc) from None
-    conn.label = label
-    conn.row_factory = _row
-    return conn
-
-
-def _uri(path: Path, **query: str) -> str:
-    parameters = "&".join(f"{key}={value}" for key, value in {"vfs": VFS, **query}.items())
-    return f"{path.absolute().as_uri()}?{parameters}"
-
-
-def _refuse_link_or_odd(path: Path) -> os.stat_result | None:
-    """``path``'s lstat, or None if it does not exist; a link or a non-file is refused."""
-    try:
-        info = path.lstat()
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise StateError(
-            f"{path}: cannot be read ({exc.strerror or exc}); fix the permissions of its folder"
-        ) from None
-    if stat.S_ISLNK(info.st_mode):
-        raise StateError(
-            f"{path} is a symbolic link: fwsched does not follow links in its state folder "
-            "(a cloned repository can ship one); remove it, or run `fwsched reset`"
-        )
-    if not stat.S_ISREG(info.st_mode):
-        if stat.S_ISDIR(info.st_mode):
-            raise StateError(f"{path} is a directory, not a state file: remove it")
-        raise StateError(
-            f"{path} is not a regular file, not a state file; remove it, or run `fwsched reset`"
-        )
-    return info
-
-
-def prepare_folder(directory: Path) -> None:
-    """The state's folder: created private (0700); a link or a non-folder is refused."""
-    try:
-        info = directory.lstat()
-    except FileNotFoundError:
-        try:
-            directory.mkdir(parents=True, mode=0o700)
-        except FileExistsError:  # made meanwhile by another fwsched: checked below
-            pass
-        except OSError as exc:
-            raise StateError(
-                f"{directory}: cannot create the state folder ({exc.strerror or exc}); "
-                "fix the permissions of the app directory"
-            ) from None
-        info = directory.lstat()
-    except OSError as exc:
-        raise StateError(f"{directory}: cannot be read ({exc.strerror or exc})") from None
-    if stat.S_ISLNK(info.st_mode):
-        raise StateError(
-            f"{directory} is a symbolic link: fwsched does not follow links to its state "
-            "(a cloned repository can ship one); remove it"
-        )
-    if not stat.S_ISDIR(info.st_mode):
-        raise StateError(f"{directory} is not a folder; remove it so fwsched can keep its state")
-    if directory.name == ".fwsched" and info.st_mode & 0o077:
-        with suppress(OSError):
-            directory.chmod(0o700)  # an older fwsched made it readable by others
-
-
-def _private(path: Path, info: os.stat_result) -> None:
-    if info.st_mode & 0o077:
-        with suppress(OSError):
-            os.chmod(path, 0o600, follow_symlinks=False)
-
 
 @functools.cache
 def _expected_tables() -> dict[str, tuple[str, ...]]:
@@ -331,44 +156,6 @@ def _invocation_filter(
 
 def _dumps(value: Any) -> str:
     return jsonsafe.dumps(value)  # ASCII: a lone surrogate in a value is stored escaped
-
-
-# -- reading values back: each one checked for what fwsched writes there ----------------------
-
-
-def _integer(value: Any) -> int:
-    if type(value) is not int:
-        raise TypeError(f"expected an integer, got {type(value).__name__}")
-    return value
-
-
-def _number(value: Any) -> float:
-    if type(value) not in (int, float):
-        raise TypeError(f"expected a number, got {type(value).__name__}")
-    return float(value)
-
-
-def _text(value: Any) -> str:
-    if type(value) is not str:
-        raise TypeError(f"expected text, got {type(value).__name__}")
-    return value
-
-
-def _optional(check: Any, value: Any) -> Any:
-    return None if value is None else check(value)
-
-
-def _json(value: Any, kind: type | None = None) -> Any:
-    """Stored JSON text, at most ``jsonsafe.MAX_DEPTH`` deep (deeper is never written)."""
-    text = _text(value)
-    parsed = json.loads(text)
-    if kind is not None and not isinstance(parsed, kind):
-        raise TypeError(f"expected a JSON {kind.__name__}, got {type(parsed).__name__}")
-    limit = jsonsafe.MAX_DEPTH + 2  # + the payload's and the record's wrappers
-    # Counting brackets is cheap; only a text with many is looked at level by level.
-    if text.count("[") + text.count("{") > limit and jsonsafe.too_deep(parsed, limit):
-        raise ValueError("a value nested deeper than fwsched ever stores")
-    return parsed
 
 
 @dataclass(frozen=True)
@@ -419,7 +206,7 @@ class Store:
         """
         conn: sqlite3.Connection
         if path is None:
-            conn = _connect(":memory:", ":memory:")
+            conn = connect(":memory:", ":memory:")
             store = cls(conn, ":memory:")
         else:
             path = Path(path)
@@ -428,7 +215,7 @@ class Store:
             if read_only:
                 store = cls._reader_of(path)
             else:
-                store = cls(_connect(_uri(path), str(path), uri=True), str(path))
+                store = cls(connect(uri(path), str(path), uri=True), str(path))
                 info = path.stat()
                 store._identity = (info.st_dev, info.st_ino)
             conn = store._conn
@@ -444,7 +231,7 @@ class Store:
         """A read-only connection to the state at ``path``, which its owner keeps open (in
         WAL mode a reader sees the last commit and never blocks the owner's writes)."""
         # The owner's VFS: its WAL index is in this process's memory, shared by both.
-        conn = _connect(_uri(Path(path), mode="ro"), str(path), uri=True)
+        conn = connect(uri(Path(path), mode="ro"), str(path), uri=True)
         return cls(conn, str(path), read_only=True)
 
     @classmethod
@@ -455,9 +242,9 @@ class Store:
         """
         prepare_folder(path.parent)
         side = {
-            suffix: _refuse_link_or_odd(path.with_name(path.name + suffix)) for suffix in SIDE_FILES
+            suffix: refuse_link_or_odd(path.with_name(path.name + suffix)) for suffix in SIDE_FILES
         }
-        info = _refuse_link_or_odd(path)
+        info = refuse_link_or_odd(path)
         if info is None or info.st_size == 0:
             if kept or side["-wal"] is not None:
                 what = "missing" if info is None else "empty"
@@ -493,9 +280,9 @@ class Store:
         if wal is not None:
             writable = writable and os.access(path.with_name(path.name + "-wal"), os.W_OK)
         if writable:
-            _private(path, info)
+            make_private(path, info)
             if wal is not None:
-                _private(path.with_name(path.name + "-wal"), wal)
+                make_private(path.with_name(path.name + "-wal"), wal)
         return not writable
 
     @classmethod
@@ -524,11 +311,11 @@ class Store:
         wal = path.with_name(path.name + "-wal")
         if not wal.exists():
             return cls(
-                _connect(_uri(path, immutable="1"), str(path), uri=True), str(path), read_only=True
+                connect(uri(path, immutable="1"), str(path), uri=True), str(path), read_only=True
             )
         shm = path.with_name(path.name + "-shm")
         had_shm = shm.exists()
-        store = cls(_connect(_uri(path, mode="ro"), str(path), uri=True), str(path), read_only=True)
+        store = cls(connect(uri(path, mode="ro"), str(path), uri=True), str(path), read_only=True)
         if not had_shm:
             store._made = shm
         return store
@@ -692,9 +479,9 @@ class Store:
         if value is None:
             return None
         with self._reading():
-            saved = _integer(int(_text(value)))
+            saved = int_value(int(str_value(value)))
             row = self._conn.execute(LAST_FIRE_SQL).fetchone()
-            last = saved if row is None else _integer(row[0])
+            last = saved if row is None else int_value(row[0])
             return from_epoch_us(max(saved, last))
 
     def set_now(self, now: datetime) -> None:
@@ -716,13 +503,13 @@ class Store:
         name, data, schedule_at, at_us, repeat, next_fire_us, seq = row
         with self._reading():
             spec = ScheduleSpec(
-                name=_text(name),
-                data=_json(data, dict),
-                schedule_at=_text(schedule_at),
-                at=from_epoch_us(_integer(at_us)),
-                repeat=Repeat.from_dict(_json(repeat, dict)) if repeat is not None else None,
+                name=str_value(name),
+                data=json_value(data, dict),
+                schedule_at=str_value(schedule_at),
+                at=from_epoch_us(int_value(at_us)),
+                repeat=Repeat.from_dict(json_value(repeat, dict)) if repeat is not None else None,
             )
-            return Entry(spec, from_epoch_us(_integer(next_fire_us)), _integer(seq))
+            return Entry(spec, from_epoch_us(int_value(next_fire_us)), int_value(seq))
 
     def kind_of(self, name: str) -> ScheduleKind | None:
         row = self._conn.execute("SELECT recurring FROM schedules WHERE name=?", (name,)).fetchone()
@@ -788,7 +575,7 @@ class Store:
         if row[0] is None:
             return None
         with self._reading():
-            return from_epoch_us(_integer(row[0]))
+            return from_epoch_us(int_value(row[0]))
 
     def entries(self) -> list[Entry]:
         rows = self._conn.execute(
@@ -898,29 +685,29 @@ class Store:
          error, traceback, log, return_value, payload, event, render, requests) = row  # fmt: skip
         with self._reading():
             return Invocation(
-                id=_integer(id_),
-                schedule=_optional(_text, schedule),
-                fire_at=from_epoch_us(_integer(fire_at_us)),
-                timestamp=_integer(timestamp_ms),
+                id=int_value(id_),
+                schedule=optional(str_value, schedule),
+                fire_at=from_epoch_us(int_value(fire_at_us)),
+                timestamp=int_value(timestamp_ms),
                 outcome=Outcome(outcome),
-                duration_ms=_optional(_number, duration_ms),
-                error=_optional(_text, error),
-                log=_text(log),
-                return_value=None if return_value is None else _json(return_value),
-                payload=_json(payload, dict),
-                traceback=_optional(_text, traceback),
+                duration_ms=optional(float_value, duration_ms),
+                error=optional(str_value, error),
+                log=str_value(log),
+                return_value=None if return_value is None else json_value(return_value),
+                payload=json_value(payload, dict),
+                traceback=optional(str_value, traceback),
                 started_at=None
                 if started_at_us is None
-                else from_epoch_us(_integer(started_at_us)),
-                source=cast(Any, _text(source)),
-                event=_optional(_text, event),
-                render=None if render is None else _json(render, dict),
-                requests=[] if requests is None else _json(requests, list),
+                else from_epoch_us(int_value(started_at_us)),
+                source=cast(Any, str_value(source)),
+                event=optional(str_value, event),
+                render=None if render is None else json_value(render, dict),
+                requests=[] if requests is None else json_value(requests, list),
             )
 
     def invocation(self, invocation_id: int) -> Invocation | None:
         """A finished invocation by id (one still running has no outcome to show yet)."""
-        if not _INT64[0] <= invocation_id <= _INT64[1]:
+        if not INT64[0] <= invocation_id <= INT64[1]:
             return None  # no SQLite row id is that large
         row = self._conn.execute(
             f"SELECT {self._INVOCATION_COLUMNS} FROM invocations WHERE id=? AND outcome != ?",
@@ -937,12 +724,12 @@ class Store:
         after_id: int = 0,
     ) -> list[Invocation]:
         """Finished invocations, oldest first; ``limit`` keeps the newest N."""
-        after_id = max(min(after_id, _INT64[1]), _INT64[0])
+        after_id = max(min(after_id, INT64[1]), INT64[0])
         where, params = _invocation_filter(name, outcome, after_id)
         sql = f"SELECT {self._INVOCATION_COLUMNS} FROM invocations WHERE {where} ORDER BY id DESC"
         if limit is not None:
             sql += " LIMIT ?"
-            params.append(max(min(limit, _INT64[1]), 0))
+            params.append(max(min(limit, INT64[1]), 0))
         rows = self._conn.execute(sql, params).fetchall()
         return [self._invocation(row) for row in reversed(rows)]
 
@@ -995,7 +782,7 @@ class Store:
         if value is None:
             return None
         with self._reading():
-            return cast(dict[str, Any], _json(value, dict))
+            return cast(dict[str, Any], json_value(value, dict))
 
     def delete_schedules(self) -> None:
         """Every schedule of the app (an uninstall)."""

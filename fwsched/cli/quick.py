@@ -425,7 +425,7 @@ def _read(
 ) -> dict[str, Any]:
     import sqlite3
 
-    # The full path's read-only look (``store._uri(path, immutable="1")``): changes no file.
+    # The full path's read-only look (``statefile.uri(path, immutable="1")``): changes no file.
     uri = f"file:{_quoted(os.path.abspath(state))}?vfs=unix-excl&immutable=1"
     conn = sqlite3.connect(uri, uri=True, isolation_level=None)
     try:
@@ -491,7 +491,7 @@ def _check_schema(conn: Any) -> None:
 
 
 def _json(value: Any, kind: type | None = None) -> Any:
-    """``store._json``: stored JSON, of ``kind``, no deeper than fwsched ever writes."""
+    """``statefile.json_value``: stored JSON, of ``kind``, no deeper than fwsched ever writes."""
     import json
 
     if type(value) is not str:
