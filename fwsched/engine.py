@@ -441,13 +441,6 @@ class Simulator(StateQueries):
             return ahead[1]
         return self.store.next_due(until)
 
-    def fire_due(self) -> list[Invocation]:
-        """Fire what is due at the current time, one at a time (the live runner's step)."""
-        fired = []
-        while (invocation := self.fire_next(self.now)) is not None:
-            fired.append(invocation)
-        return fired
-
     def set_speed(self, rate: float) -> None:
         """Let the clock run at ``rate`` times real time (0 pauses it)."""
         self.clock.set_rate(rate)
