@@ -21,10 +21,9 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import json
 import os
 import stat
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -38,14 +37,14 @@ from fwsched.durations import parse_duration, parse_instant, to_epoch_ms
 from fwsched.errors import AppError, FwschedError, StateBusyError, StateError
 from fwsched.outcome import Outcome
 from fwsched.platform import events
-from fwsched.platform.db import DbEntry, DbService
+from fwsched.platform.db import DbService
 from fwsched.records import Invocation, Source
 from fwsched.recurrence import next_occurrence
 from fwsched.sandbox import Isolation, Sandbox
 from fwsched.sandbox.result import RunResult, naming_limits
 from fwsched.schedule_api import ScheduleAPI
 from fwsched.sdk import DbError, RequestError, ScheduleError
-from fwsched.statefile import corrupt_error
+from fwsched.services import StoredDb, call_arguments
 from fwsched.store import Entry, StateQueries, Store
 
 if TYPE_CHECKING:
@@ -362,12 +361,12 @@ class Simulator(StateQueries):
 
     def _db_rpc(self, call: str, request: dict[str, Any]) -> dict[str, Any]:
         """A handler's ``db.<call>(*args, **kwargs)``."""
-        args, kwargs = _call_arguments(request, DbError)
+        args, kwargs = call_arguments(request, DbError)
         return self.db.call(call, args, kwargs)
 
     def _request_rpc(self, call: str, request: dict[str, Any]) -> dict[str, Any]:
         """A handler's ``request.<call>(*args, **kwargs)``, recorded on its invocation."""
-        args, kwargs = _call_arguments(request, RequestError)
+        args, kwargs = call_arguments(request, RequestError)
         running = self._running
         http = self.http
         if running is not None and running.spec is not None:
@@ -819,70 +818,6 @@ class _Started:
     event: str = SCHEDULED_EVENT
     handler: str | None = None  # the export to call; None: the scheduled-event handler
     spec: AppSpec | None = None  # the app with the iparams this run got (for redaction)
-
-
-class StoredDb:
-    """``sim.db``: the app's data storage (SPEC §9), each call in a transaction of the state.
-
-    The same ``DbService`` answers a handler's ``db.*`` calls, so the rules are one.
-    """
-
-    def __init__(self, store: Store, service: DbService) -> None:
-        self._store = store
-        self.service = service
-
-    def call(
-        self, method: str, args: tuple[Any, ...] = (), kwargs: Mapping[str, Any] | None = None
-    ) -> dict[str, Any]:
-        if method == "get":
-            # One SELECT, atomic on its own: no write transaction (half a get's cost).
-            with self._checked():
-                return self.service.call(method, args, kwargs)
-        with self._store.transaction(), self._checked():
-            return self.service.call(method, args, kwargs)
-
-    @contextlib.contextmanager
-    def _checked(self) -> Iterator[None]:
-        """A stored value that is not the JSON fwsched wrote means the file was changed."""
-        try:
-            yield
-        except (json.JSONDecodeError, RecursionError) as exc:
-            raise corrupt_error(
-                self._store.label, f"a db value does not read back: {exc}"
-            ) from None
-
-    def get(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        return self.call("get", args, kwargs)
-
-    def set(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        return self.call("set", args, kwargs)
-
-    def update(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        return self.call("update", args, kwargs)
-
-    def delete(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        return self.call("delete", args, kwargs)
-
-    def keys(self) -> list[str]:
-        """Every live key, sorted (a simulator extra)."""
-        with self._store.transaction(), self._checked():
-            return self.service.keys()
-
-    def entries(self) -> list[DbEntry]:
-        """Every live record's key, size and expiry (``fwsched db ls``)."""
-        with self._store.transaction(), self._checked():
-            return self.service.entries()
-
-
-def _call_arguments(
-    request: Mapping[str, Any], error: type[DbError] | type[RequestError]
-) -> tuple[tuple[Any, ...], dict[str, Any]]:
-    """The ``(args, kwargs)`` a service proxy sent; a value that was not JSON is refused."""
-    args, kwargs = request.get("args", []), request.get("kwargs", {})
-    if not isinstance(args, list) or not isinstance(kwargs, dict):
-        # protocol.Opaque: the handler passed something that cannot travel as JSON.
-        raise error(400, "Arguments must be JSON values (dict, list, str, number, bool, None)")
-    return tuple(args), kwargs
 
 
 def _bounded(value: Any, what: str) -> None:

@@ -1,0 +1,82 @@
+"""The platform services as the ``Simulator`` offers them: ``sim.db`` over the state, and the
+arguments a handler's ``db``/``request`` proxy sends (SPEC §9, §10).
+
+The rules themselves are ``fwsched.platform.db`` and ``fwsched.platform.requests``; this is
+the glue between them, the state's transactions and the sandbox's RPC.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from fwsched.platform.db import DbEntry, DbService
+from fwsched.sdk import DbError, RequestError
+from fwsched.statefile import corrupt_error
+from fwsched.store import Store
+
+
+class StoredDb:
+    """``sim.db``: the app's data storage (SPEC §9), each call in a transaction of the state.
+
+    The same ``DbService`` answers a handler's ``db.*`` calls, so the rules are one.
+    """
+
+    def __init__(self, store: Store, service: DbService) -> None:
+        self._store = store
+        self.service = service
+
+    def call(
+        self, method: str, args: tuple[Any, ...] = (), kwargs: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        if method == "get":
+            # One SELECT, atomic on its own: no write transaction (half a get's cost).
+            with self._checked():
+                return self.service.call(method, args, kwargs)
+        with self._store.transaction(), self._checked():
+            return self.service.call(method, args, kwargs)
+
+    @contextlib.contextmanager
+    def _checked(self) -> Iterator[None]:
+        """A stored value that is not the JSON fwsched wrote means the file was changed."""
+        try:
+            yield
+        except (json.JSONDecodeError, RecursionError) as exc:
+            raise corrupt_error(
+                self._store.label, f"a db value does not read back: {exc}"
+            ) from None
+
+    def get(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        return self.call("get", args, kwargs)
+
+    def set(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        return self.call("set", args, kwargs)
+
+    def update(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        return self.call("update", args, kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        return self.call("delete", args, kwargs)
+
+    def keys(self) -> list[str]:
+        """Every live key, sorted (a simulator extra)."""
+        with self._store.transaction(), self._checked():
+            return self.service.keys()
+
+    def entries(self) -> list[DbEntry]:
+        """Every live record's key, size and expiry (``fwsched db ls``)."""
+        with self._store.transaction(), self._checked():
+            return self.service.entries()
+
+
+def call_arguments(
+    request: Mapping[str, Any], error: type[DbError] | type[RequestError]
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """The ``(args, kwargs)`` a service proxy sent; a value that was not JSON is refused."""
+    args, kwargs = request.get("args", []), request.get("kwargs", {})
+    if not isinstance(args, list) or not isinstance(kwargs, dict):
+        # protocol.Opaque: the handler passed something that cannot travel as JSON.
+        raise error(400, "Arguments must be JSON values (dict, list, str, number, bool, None)")
+    return tuple(args), kwargs
