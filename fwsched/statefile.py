@@ -122,8 +122,8 @@ class Connection(sqlite3.Connection):
     label = ":memory:"
 
     def execute(self, sql: str, parameters: Any = (), /) -> Any:
-        cursor = _Cursor(self)  # Connection.execute would make a plain one
-        cursor.row_factory = self.row_factory
+        # Connection.execute would make a plain cursor; cursor() takes our row_factory.
+        cursor = self.cursor(_Cursor)
         try:
             cursor.execute(sql, bindable(parameters))
         except (sqlite3.Error, UnicodeError) as exc:  # the first row is stepped to at once

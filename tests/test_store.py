@@ -19,7 +19,7 @@ from fwsched.errors import StateError
 from fwsched.outcome import Outcome
 from fwsched.recurrence import Repeat
 from fwsched.rules import ScheduleSpec
-from fwsched.store import SCHEMA_VERSION, Store
+from fwsched.store import PAGE_SIZE, SCHEMA_VERSION, Store
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
@@ -103,6 +103,47 @@ def test_a_failed_transaction_writes_nothing() -> None:
         raise RuntimeError("boom")
     assert store.entries() == []
     store.close()
+
+
+def test_a_nested_transaction_joins_the_outer_one() -> None:
+    store = Store.open(None)
+    with pytest.raises(RuntimeError), store.transaction():
+        with store.transaction():
+            store.put(spec("inner"), T0)
+        assert store.get("inner") is not None  # not committed on its own...
+        raise RuntimeError("boom")
+    assert store.entries() == []  # ...so the outer rollback undoes it
+    with store.transaction(), store.transaction():
+        store.put(spec("kept"), T0)
+    assert [e.spec.name for e in store.entries()] == ["kept"]
+    store.close()
+
+
+def test_a_new_state_file_has_small_pages_and_an_old_one_keeps_its_own(tmp_path: Path) -> None:
+    def page_size(path: Path) -> int:
+        with sqlite3.connect(path) as conn:
+            return int(conn.execute("PRAGMA page_size").fetchone()[0])
+
+    new = tmp_path / "new.db"
+    Store.open(new).close()
+    assert page_size(new) == PAGE_SIZE
+
+    old = tmp_path / "old.db"  # as fwsched wrote it before: SQLite's default 4 KiB pages
+    Store.open(old).close()
+    with sqlite3.connect(old, isolation_level=None) as conn:
+        conn.execute("PRAGMA journal_mode=DELETE")
+        conn.execute("PRAGMA page_size=4096")
+        conn.execute("VACUUM")
+    conn.close()
+    assert page_size(old) == 4096
+    store = Store.open(old)
+    with store.transaction():
+        store.put(spec("once"), T0)
+    store.close()
+    assert page_size(old) == 4096
+    reopened = Store.open(old)
+    assert [e.spec.name for e in reopened.entries()] == ["once"]
+    reopened.close()
 
 
 def test_invocations_round_trip_and_filters() -> None:
