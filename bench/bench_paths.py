@@ -12,6 +12,9 @@ API only (``Simulator`` and the ``fwsched`` command):
               without a runner and with one live: <= 4x `python -c pass`
   5. keep     `fwsched --version` <= 1.5x `python -c pass`; the cost per occurrence
               with 100,000 pending schedules <= 1.5x the cost with 10
+Also printed, with no target: what bounds 1 and 2, namely ``Sandbox.invoke`` alone (the
+handler's round trip with the sandbox's guarantees, bench_sandbox.py's (c)) against the
+raw round trip, and the share of the sandbox's rate each advance keeps.
 Everything is measured REPEATS times (default 3, `--repeat N`); each ratio is printed as
 min / median / max of the repeats and judged on the median. Rates are the best of a few
 short rounds inside a repeat (the least disturbed by the machine), start-up times the
@@ -37,9 +40,10 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bench_sandbox import RAW_CHILD, RawChild
+from bench_sandbox import PAYLOAD, RAW_CHILD, RawChild
 
 from fwsched import Simulator, control
+from fwsched.sandbox import Sandbox
 
 BIN = Path(sys.executable).parent
 FWSCHED = str(BIN / "fwsched")
@@ -86,6 +90,24 @@ def raw_rate(app: Path) -> float:
             best = max(best, RAW_CALLS / (time.perf_counter() - began))
     finally:
         raw.close()
+    return best
+
+
+def sandbox_rate(app: Path) -> float:
+    """Invocations per second of ``Sandbox.invoke`` alone, warm (bench_sandbox.py's (c)):
+    what an advance would reach if the engine cost nothing, so the ceiling of 1 and 2."""
+    sandbox = Sandbox(app, MANIFEST["events"]["onScheduledEvent"]["handler"], timeout=20)
+    try:
+        for _ in range(50):
+            sandbox.invoke(PAYLOAD, fire_at=START)
+        best = 0.0
+        for _ in range(ROUNDS):
+            began = time.perf_counter()
+            for _ in range(RAW_CALLS):
+                sandbox.invoke(PAYLOAD, fire_at=START)
+            best = max(best, RAW_CALLS / (time.perf_counter() - began))
+    finally:
+        sandbox.close()
     return best
 
 
@@ -279,6 +301,8 @@ def main() -> int:
         "pending": Target("5 per occurrence, 100,000 / 10 pending", 1.5, False),
     }
     figures: dict[str, list[float]] = {}
+    # What bounds 1 and 2: the sandbox's own rate, and the share of it the engine keeps.
+    bounds: dict[str, list[float]] = {"sandbox": [], "engine memory": [], "engine file": []}
 
     def note(name: str, value: float) -> None:
         figures.setdefault(name, []).append(value)
@@ -301,6 +325,11 @@ def main() -> int:
             note("raw round trip (/s)", raw)
             note("advance, state in memory (/s)", memory)
             note("advance, state file (/s)", on_file)
+            sandbox = sandbox_rate(lib_app)
+            note("Sandbox.invoke alone (/s)", sandbox)
+            bounds["sandbox"].append(sandbox / raw)
+            bounds["engine memory"].append(memory / sandbox)
+            bounds["engine file"].append(on_file / sandbox)
             targets["memory"].values.append(memory / raw)
             targets["file"].values.append(on_file / raw)
 
@@ -341,6 +370,15 @@ def main() -> int:
         text, met = target.line()
         missed |= not met
         print(text)
+    print(f"  {'what bounds 1 and 2 (no target)':<44} {'min':>6} {'median':>6} {'max':>6}")
+    for label, key in (
+        ("Sandbox.invoke alone / raw round trip", "sandbox"),
+        ("advance, state in memory / Sandbox alone", "engine memory"),
+        ("advance, state file / Sandbox alone", "engine file"),
+    ):
+        values = bounds[key]
+        low, mid, high = min(values), statistics.median(values), max(values)
+        print(f"  {label:<44} {low:6.2f} {mid:6.2f} {high:6.2f}")
     return 1 if options.strict and missed else 0
 
 
