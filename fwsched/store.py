@@ -122,6 +122,7 @@ LAST_FIRE_SQL = "SELECT fire_at_us FROM invocations ORDER BY id DESC LIMIT 1"
 # What a value read from the file raises when it is not as fwsched wrote it.
 _READ_ERRORS = (ValueError, TypeError, KeyError, OverflowError, RecursionError, AttributeError)
 PAGE_SIZE = 1024  # bytes, of a new state file
+WAL_CHECKPOINT_BYTES = 4 * 1024 * 1024  # SQLite's default: 1,000 pages of 4 KiB
 RUNNING = "running"  # outcome of an invocation that has started and not finished
 _UNREAD = object()  # a cached value not read yet
 
@@ -183,7 +184,7 @@ class Entry:
 
 class _Transaction:
     """``Store.transaction()``: a plain context manager, not a generator one, because an
-    occurrence enters three (bench_paths: a generator costs three times as much)."""
+    advance enters two per occurrence (a generator one costs three times as much)."""
 
     __slots__ = ("_outer", "_store")
 
@@ -381,7 +382,8 @@ class Store:
             conn.execute(f"PRAGMA page_size={PAGE_SIZE}")
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute(f"PRAGMA wal_autocheckpoint={4 * 1024 * 1024 // PAGE_SIZE}")
+            page_size = int(conn.execute("PRAGMA page_size").fetchone()[0] or PAGE_SIZE)
+            conn.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_BYTES // page_size}")
         version = self._schema_version()
         if version < SCHEMA_VERSION:
             if self.read_only:
