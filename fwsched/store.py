@@ -1,10 +1,9 @@
 """Durable state: the simulated clock, the schedules and the invocation history, in SQLite.
 
 One file per app (``<app>/.fwsched/state.db``, WAL journal) or a private
-in-memory database. The schema is versioned: ``MIGRATIONS[i]`` takes a
-database from version ``i`` to ``i + 1``, so opening an older file upgrades it
-and a newer or foreign file is refused with an error that names the file and
-``fwsched reset`` — nothing is ever overwritten silently.
+in-memory database. The schema is versioned (``fwsched.schema``): opening an
+older file upgrades it, and a newer or foreign file is refused with an error that
+names the file and ``fwsched reset`` — nothing is ever overwritten silently.
 
 Times are stored as integer microseconds since the epoch (UTC), which keeps the
 "next due occurrence" query a plain indexed range scan.
@@ -23,9 +22,7 @@ the commands that only read still work.
 
 from __future__ import annotations
 
-import functools
 import os
-import re
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -34,7 +31,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
 
-from fwsched import jsonsafe
+from fwsched import jsonsafe, schema
 from fwsched.durations import from_epoch_us, to_epoch_us
 from fwsched.errors import StateError
 from fwsched.outcome import Outcome
@@ -42,6 +39,7 @@ from fwsched.platform.db import SqliteKv
 from fwsched.records import Invocation, Schedule, ScheduleKind
 from fwsched.recurrence import Repeat
 from fwsched.rules import ScheduleSpec
+from fwsched.schema import SCHEMA_VERSION
 from fwsched.statefile import (
     INT64,
     RESET_HINT,
@@ -60,87 +58,13 @@ from fwsched.statefile import (
     uri,
 )
 
-SCHEMA_VERSION = 3
-
-MIGRATIONS: list[str] = [
-    # 0 -> 1: the first schema.
-    """
-    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-    CREATE TABLE schedules (
-        name          TEXT PRIMARY KEY,
-        seq           INTEGER NOT NULL UNIQUE,  -- creation order, breaks ties
-        recurring     INTEGER NOT NULL,
-        data          TEXT NOT NULL,            -- compact JSON
-        schedule_at   TEXT NOT NULL,            -- exactly as given
-        at_us         INTEGER NOT NULL,
-        repeat        TEXT,                     -- JSON, NULL for one-time
-        next_fire_us  INTEGER NOT NULL
-    );
-    CREATE INDEX schedules_due ON schedules (next_fire_us, seq);
-    CREATE INDEX schedules_kind ON schedules (recurring);
-    CREATE TABLE invocations (
-        id            INTEGER PRIMARY KEY AUTOINCREMENT,
-        schedule      TEXT,                     -- NULL for an ad-hoc payload
-        source        TEXT NOT NULL,            -- schedule | trigger | payload
-        fire_at_us    INTEGER NOT NULL,
-        timestamp_ms  INTEGER NOT NULL,
-        outcome       TEXT NOT NULL,            -- 'running' until the outcome is known
-        started_at_us INTEGER,                  -- real wall-clock start
-        duration_ms   REAL,
-        error         TEXT,
-        traceback     TEXT,
-        log           TEXT NOT NULL DEFAULT '',
-        return_value  TEXT,                     -- JSON
-        payload       TEXT NOT NULL             -- JSON, secure iparams masked
-    );
-    CREATE INDEX invocations_schedule ON invocations (schedule, id);
-    CREATE INDEX invocations_running ON invocations (outcome) WHERE outcome = 'running';
-    """,
-    # 1 -> 2: SPEC §8. Any event or server function runs, so an invocation names its
-    # event (or function) and keeps what the handler rendered; the install state and the
-    # installation's iparams live in `meta`, which needs no change.
-    """
-    ALTER TABLE invocations ADD COLUMN event TEXT;
-    ALTER TABLE invocations ADD COLUMN render TEXT;
-    UPDATE invocations SET event = 'onScheduledEvent';
-    """,
-    # 2 -> 3: SPEC §9 and §10. The app's `db` data (`fwsched.platform.db.SqliteKv` reads
-    # and writes it), and the requests each invocation made.
-    """
-    CREATE TABLE kv (
-        key         TEXT PRIMARY KEY,
-        value       TEXT NOT NULL,            -- compact JSON, ASCII-escaped
-        expires_us  INTEGER                   -- simulated time, NULL for never
-    );
-    ALTER TABLE invocations ADD COLUMN requests TEXT;
-    """,
-]
-
 # The fire time of the newest invocation; part of "now" (see Store.get_now).
 LAST_FIRE_SQL = "SELECT fire_at_us FROM invocations ORDER BY id DESC LIMIT 1"
 
 # What a value read from the file raises when it is not as fwsched wrote it.
 _READ_ERRORS = (ValueError, TypeError, KeyError, OverflowError, RecursionError, AttributeError)
-PAGE_SIZE = 1024  # bytes, of a new state file
-WAL_CHECKPOINT_BYTES = 4 * 1024 * 1024  # SQLite's default: 1,000 pages of 4 KiB
 RUNNING = "running"  # outcome of an invocation that has started and not finished
 _UNREAD = object()  # a cached value not read yet
-
-
-@functools.cache
-def _expected_tables() -> dict[str, tuple[str, ...]]:
-    """The tables and columns of the current schema, from the migrations themselves."""
-    conn = sqlite3.connect(":memory:")
-    for step in MIGRATIONS:
-        conn.executescript(step)
-    tables = [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-    expected = {
-        table: tuple(row[1] for row in conn.execute(f"PRAGMA table_info({table})"))
-        for table in tables
-        if not table.startswith("sqlite_")
-    }
-    conn.close()
-    return expected
 
 
 def _invocation_filter(
@@ -329,9 +253,9 @@ class Store:
             return  # a fresh state
         store = cls._reader_of(path)
         try:
-            if store._schema_version() == SCHEMA_VERSION:
-                store._check_schema()
-            store._quick_check()
+            if schema.version_of(store._conn, store.label) == SCHEMA_VERSION:
+                schema.check_tables(store._conn, store.label)
+            schema.quick_check(store._conn, store.label)
         finally:
             store.close()
 
@@ -352,39 +276,14 @@ class Store:
             store._made = shm
         return store
 
-    def _quick_check(self) -> None:
-        """SQLite's check of every page (linear in the file's size, no index compares)."""
-        problems = [row[0] for row in self._conn.execute("PRAGMA quick_check(3)").fetchall()]
-        if problems != ["ok"]:
-            raise corrupt_error(self.label, "; ".join(str(p) for p in problems))
-
-    def _check_schema(self) -> None:
-        """Every table and column of the current schema is there (none was dropped)."""
-        for table, columns in _expected_tables().items():
-            found = tuple(
-                row[1] for row in self._conn.execute(f"PRAGMA table_info({table})").fetchall()
-            )
-            if found != columns:
-                what = "is missing" if not found else "has other columns"
-                raise corrupt_error(self.label, f"table {table} {what}")
-
     def _corrupt(self, exc: object) -> StateError:
         return corrupt_error(self.label, exc)
 
     def _prepare(self, *, on_disk: bool) -> None:
         conn = self._conn
         if on_disk and not self.read_only:
-            # WAL with synchronous=NORMAL survives a killed process (the case SPEC §4 asks
-            # for) and keeps commits cheap; only a power cut may lose the last commits.
-            # Small pages: an occurrence's commit writes ~7 of them to the WAL, and 1 KiB
-            # ones halve its cost (bench_paths, target 2). It takes effect on a new file
-            # only; the checkpoint interval keeps the WAL's bound at 4 MiB.
-            conn.execute(f"PRAGMA page_size={PAGE_SIZE}")
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            page_size = int(conn.execute("PRAGMA page_size").fetchone()[0] or PAGE_SIZE)
-            conn.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_BYTES // page_size}")
-        version = self._schema_version()
+            schema.set_file_pragmas(conn)
+        version = schema.version_of(conn, self.label)
         if version < SCHEMA_VERSION:
             if self.read_only:
                 raise StateError(
@@ -393,34 +292,10 @@ class Store:
                 )
             self._migrate(version)
 
-    def _schema_version(self) -> int:
-        """The state's schema version, 0 for an empty file; a newer or foreign one is refused."""
-        conn = self._conn
-        tables = {
-            row[0]
-            for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'").fetchall()
-        }
-        if not tables:
-            return 0
-        if "meta" not in tables:
-            raise self._corrupt(ValueError("no fwsched schema in it"))
-        row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-        if row is None or not isinstance(row[0], str) or not re.fullmatch("[0-9]{1,9}", row[0]):
-            raise self._corrupt(ValueError("it has no schema version"))
-        version = int(row[0])
-        if version > SCHEMA_VERSION:
-            raise StateError(
-                f"{self.label}: the state was written by a newer fwsched (schema {version}, "
-                f"this one knows up to {SCHEMA_VERSION}); upgrade fwsched or run `fwsched reset`"
-            )
-        return version
-
     def _migrate(self, version: int) -> None:
         with self.transaction():
-            for step in MIGRATIONS[version:]:
-                for statement in step.split(";"):
-                    if statement.strip():
-                        self._conn.execute(statement)
+            for statement in schema.statements_from(version):
+                self._conn.execute(statement)
             self._set_meta("schema_version", str(SCHEMA_VERSION))
 
     def close(self) -> None:

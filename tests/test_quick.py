@@ -19,7 +19,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import MakeApp
 
-from fwsched import Simulator, control, jsonsafe, operations, store
+from fwsched import Simulator, control, jsonsafe, operations, schema
 from fwsched.cli import quick, state
 from fwsched.cli.root import cli
 from fwsched.engine import StateLock
@@ -118,8 +118,8 @@ def app(make_app: MakeApp) -> Path:
 
 
 def test_the_constants_are_the_stores_and_the_commands() -> None:
-    assert store._expected_tables() == quick.SCHEMA
-    assert str(store.SCHEMA_VERSION) == quick.SCHEMA_VERSION
+    assert schema.expected_tables() == quick.SCHEMA
+    assert str(schema.SCHEMA_VERSION) == quick.SCHEMA_VERSION
     assert quick.OUTCOMES == state.OUTCOMES == tuple(outcome.value for outcome in Outcome)
     assert quick.STATUS_KEYS == operations.STATUS_KEYS
     assert quick.MAX_DEPTH == jsonsafe.MAX_DEPTH

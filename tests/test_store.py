@@ -19,7 +19,8 @@ from fwsched.errors import StateError
 from fwsched.outcome import Outcome
 from fwsched.recurrence import Repeat
 from fwsched.rules import ScheduleSpec
-from fwsched.store import PAGE_SIZE, SCHEMA_VERSION, Store
+from fwsched.schema import PAGE_SIZE, SCHEMA_VERSION
+from fwsched.store import Store
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 

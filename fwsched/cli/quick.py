@@ -44,7 +44,7 @@ STATUS_KEYS = (
     "relaxed",
     "installed",
 )
-SCHEMA = {  # store.SCHEMA_VERSION and its tables' columns (a test keeps them in step)
+SCHEMA = {  # schema.SCHEMA_VERSION and its tables' columns (a test keeps them in step)
     "meta": ("key", "value"),
     "schedules": (
         "name", "seq", "recurring", "data", "schedule_at", "at_us", "repeat", "next_fire_us",
