@@ -19,10 +19,6 @@ occurrence due. So every occurrence is recorded once or still due, never both.
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
-import os
-import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -34,7 +30,7 @@ from fwsched import jsonsafe, rules
 from fwsched.app import MAX_TIMEOUT, SCHEDULED_EVENT, AppSpec, app_secrets, load_app, redact
 from fwsched.clock import SimClock
 from fwsched.durations import parse_duration, parse_instant, to_epoch_ms
-from fwsched.errors import AppError, FwschedError, StateBusyError, StateError
+from fwsched.errors import AppError, FwschedError
 from fwsched.outcome import Outcome
 from fwsched.platform import events
 from fwsched.platform.db import DbService
@@ -45,87 +41,13 @@ from fwsched.sandbox.result import RunResult, naming_limits
 from fwsched.schedule_api import ScheduleAPI
 from fwsched.sdk import DbError, RequestError, ScheduleError
 from fwsched.services import StoredDb, call_arguments
+from fwsched.statelock import StateLock
 from fwsched.store import Entry, StateQueries, Store
 
 if TYPE_CHECKING:
     from fwsched.platform.requests import HttpService
 
 DEFAULT_TIMEOUT = 20.0
-
-
-class StateLock:
-    """One process at a time owns an app's state: an exclusive ``flock`` next to the file.
-
-    The kernel drops the lock when the process dies, so a crashed owner never
-    leaves a stale lock behind. The lock file stays after its owner: ``existed``
-    says a state was kept here before (so a missing state file was deleted). It is
-    never opened through a symbolic link, and a read-only one still locks (for
-    reading the state).
-    """
-
-    def __init__(self, state_path: Path) -> None:
-        from fwsched.statefile import prepare_folder
-
-        self.path = state_path.with_name(state_path.name + ".lock")
-        prepare_folder(self.path.parent)
-        self.existed, self._fd = self._open()
-        try:
-            info = os.fstat(self._fd)
-            if not stat.S_ISREG(info.st_mode):
-                raise StateError(f"{self.path} is not a regular file; remove it")
-            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            owner = os.read(self._fd, 32).decode(errors="replace").strip() or "unknown"
-            os.close(self._fd)
-            raise StateBusyError(
-                f"{state_path} is in use by another fwsched process (pid {owner}); "
-                "stop it, or send commands to it while it runs"
-            ) from None
-        except BaseException:
-            os.close(self._fd)
-            raise
-        with contextlib.suppress(OSError):  # a read-only lock file keeps its old pid
-            os.ftruncate(self._fd, 0)
-            os.write(self._fd, str(os.getpid()).encode())
-
-    def _open(self) -> tuple[bool, int]:
-        """(whether the lock file existed, its descriptor)."""
-        flags = os.O_NOFOLLOW | os.O_CLOEXEC
-        for _ in range(3):  # another fwsched may create it between our two tries
-            try:
-                return True, os.open(self.path, os.O_RDWR | flags)
-            except FileNotFoundError:
-                pass
-            except PermissionError:
-                try:
-                    return True, os.open(self.path, os.O_RDONLY | flags)  # a read-only state
-                except OSError as exc:
-                    raise self._refused(exc) from None
-            except OSError as exc:
-                raise self._refused(exc) from None
-            try:
-                return False, os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL | flags, 0o600)
-            except FileExistsError:
-                continue
-            except OSError as exc:
-                raise self._refused(exc) from None
-        raise StateError(f"{self.path}: the lock file keeps appearing and vanishing; retry")
-
-    def _refused(self, exc: OSError) -> StateError:
-        if exc.errno == errno.ELOOP:  # O_NOFOLLOW met a link
-            return StateError(
-                f"{self.path} is a symbolic link: fwsched does not follow links in its state "
-                "folder (a cloned repository can ship one); remove it, or run `fwsched reset`"
-            )
-        return StateError(
-            f"{self.path}: cannot open the lock file ({exc.strerror or exc}); fix the "
-            "permissions of it and of its folder"
-        )
-
-    def release(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)  # closing the descriptor releases the flock
-            self._fd = -1
 
 
 def _as_instant(value: datetime | str) -> datetime:

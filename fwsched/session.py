@@ -1,6 +1,6 @@
 """Where a command runs: through the app's live ``fwsched run``, or on its state directly.
 
-One process owns an app's state at a time (the engine's ``StateLock``). When a
+One process owns an app's state at a time (``statelock.StateLock``). When a
 runner is live the command goes to it over the control socket; otherwise this
 process opens the state, runs the command with ``operations.execute`` and closes
 it. Both paths answer the same JSON document.

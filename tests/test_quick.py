@@ -22,8 +22,8 @@ from conftest import MakeApp
 from fwsched import Simulator, control, jsonsafe, operations, schema
 from fwsched.cli import quick, state
 from fwsched.cli.root import cli
-from fwsched.engine import StateLock
 from fwsched.outcome import Outcome
+from fwsched.statelock import StateLock
 
 BOUND = 30.0
 START = "2026-01-05T09:00:00Z"

@@ -236,7 +236,7 @@ def _from_state(root: str, folder: str, operation: str, arguments: dict[str, Any
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise Defer from None  # another command: the full path waits for it
-        os.ftruncate(lock, 0)  # engine.StateLock: the owner's pid, for a busy message
+        os.ftruncate(lock, 0)  # statelock.StateLock: the owner's pid, for a busy message
         os.write(lock, str(os.getpid()).encode())
         _check_files(state)
         settings = _settings(root)

@@ -146,7 +146,7 @@ def reset(ctx: click.Context, yes: bool, app: str | None) -> None:
             path.unlink()
     if state.is_dir():
         raise FwschedError(f"{state} is a directory, not a state file: remove it yourself")
-    from fwsched.engine import StateLock
+    from fwsched.statelock import StateLock
 
     lock = StateLock(state)  # refuses while another command is using the state
     try:
