@@ -1,5 +1,7 @@
 """The app loader: reads manifest.json, fwsched.toml and config/iparams.json into an `AppSpec`.
 
+The manifest's events and server functions are parsed by fwsched.manifest.
+
 It never imports server.py: the parent process must survive a broken or hostile
 app, so user code only ever runs in the sandbox. The sandbox reports the names
 that server.py exports and `AppSpec.check_exports` judges them here.
@@ -13,7 +15,6 @@ from __future__ import annotations
 
 import copy
 import math
-import re
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields, is_dataclass, replace
@@ -29,16 +30,15 @@ from fwsched.redaction import redact as redact
 from fwsched.redaction import secrets_of as secrets_of
 
 if TYPE_CHECKING:
+    from fwsched.manifest import FunctionSpec
     from fwsched.platform.stubs import Stub
     from fwsched.platform.templates import RequestConfig
 
 __all__ = [
-    "KNOWN_EVENTS",
     "REGIONS",
     "SCHEDULED_EVENT",
     "Account",
     "AppSpec",
-    "FunctionSpec",
     "Problem",
     "load_app",
 ]
@@ -51,66 +51,7 @@ SERVER = "server.py"
 CONFIG = "fwsched.toml"
 IPARAMS = "config/iparams.json"
 
-# The FDK's rule for an event name: "on" followed by a CamelCase word.
-EVENT_NAME = re.compile(r"^on[A-Z][A-Za-z0-9]*$")
-
-# Events of the Freshworks products (not exhaustive: an unknown but well-formed
-# name is only a warning, so an event missing here costs a line of output).
-KNOWN_EVENTS = frozenset(
-    {
-        # platform events
-        "onScheduledEvent",
-        "onAppInstall",
-        "onAppUninstall",
-        "onExternalEvent",
-        # Freshdesk / Freshservice
-        "onTicketCreate",
-        "onTicketUpdate",
-        "onConversationCreate",
-        "onConversationUpdate",
-        "onContactCreate",
-        "onContactUpdate",
-        "onCompanyCreate",
-        "onCompanyUpdate",
-        "onAgentActivityCreate",
-        "onTimeEntryCreate",
-        "onTimeEntryUpdate",
-        "onChangeCreate",
-        "onChangeUpdate",
-        "onProblemCreate",
-        "onProblemUpdate",
-        "onReleaseCreate",
-        "onReleaseUpdate",
-        "onAssetCreate",
-        "onAssetUpdate",
-        # Freshsales / CRM
-        "onDealCreate",
-        "onDealUpdate",
-        "onLeadCreate",
-        "onLeadUpdate",
-        "onAccountCreate",
-        "onAccountUpdate",
-        "onSalesActivityCreate",
-        "onSalesActivityUpdate",
-        "onAppointmentCreate",
-        "onAppointmentUpdate",
-        "onTaskCreate",
-        "onTaskUpdate",
-        "onNoteCreate",
-        # Freshchat / Freshcaller
-        "onUserCreate",
-        "onUserUpdate",
-        "onMessageCreate",
-        "onCallCreate",
-        "onCallUpdate",
-    }
-)
-
 MAX_TIMEOUT = 24 * 3600.0  # seconds a handler may be given: a day (for one in a debugger)
-
-# Server functions (SPEC §8): a timeout of their own, 5 s unless the manifest says.
-FUNCTION_TIMEOUT = 5.0
-FUNCTION_TIMEOUT_RANGE = (1, 20)
 
 _ACCOUNT_KEYS = ("account_id", "domain", "region", "product")
 _SIMULATOR_KEYS = ("timeout", "start")
@@ -179,14 +120,6 @@ class Account:
             if reason is not None:
                 raise AppError(f"{where} {reason}")
         return replace(self, **dict(values))
-
-
-@dataclass(frozen=True)
-class FunctionSpec:
-    """A server function declared in the manifest's ``functions`` block."""
-
-    name: str
-    timeout: float = FUNCTION_TIMEOUT
 
 
 @dataclass(frozen=True)
@@ -375,8 +308,12 @@ def load_app(root: str | Path) -> AppSpec:
     manifest = _read_json(path, MANIFEST)
     if not isinstance(manifest, dict):
         raise AppError(f"manifest.json: expected a JSON object, got {jsvalues.type_name(manifest)}")
-    events, problems = _manifest_events(manifest)
-    functions, function_problems = _manifest_functions(manifest)
+    # Imported here, like stubs and templates below: fwsched.manifest builds on this
+    # module's Problem.
+    from fwsched.manifest import manifest_events, manifest_functions
+
+    events, problems = manifest_events(manifest)
+    functions, function_problems = manifest_functions(manifest)
     problems += function_problems
 
     definitions: dict[str, Any] = {}
@@ -433,106 +370,6 @@ def _read_json(root: Path, name: str) -> Any:
     from fwsched.platform.jsonfile import read_json_file
 
     return read_json_file(root / name, name)[0]
-
-
-def _event_tables(
-    manifest: dict[str, Any], key: str = "events"
-) -> tuple[list[tuple[str, Any]], list[Problem]]:
-    """Every `events` (or `functions`) object of the manifest with where it was found,
-    in manifest order.
-
-    Three shapes exist: top-level `events` (platform 1.x), `product.<name>.events`
-    (2.x) and `modules.<name>.events` (3.x); an app may mix them.
-    """
-    tables: list[tuple[str, Any]] = []
-    problems: list[Problem] = []
-    if key in manifest:
-        tables.append((key, manifest[key]))
-    for section in ("product", "modules"):
-        if section not in manifest:
-            continue
-        parts = manifest[section]
-        if not isinstance(parts, dict):
-            problems.append(_error(f"manifest.json: '{section}' must be an object"))
-            continue
-        for part_name, part in parts.items():
-            if not isinstance(part, dict):
-                problems.append(_error(f"manifest.json: '{section}.{part_name}' must be an object"))
-            elif key in part:
-                tables.append((f"{section}.{part_name}.{key}", part[key]))
-    return tables, problems
-
-
-def _manifest_events(manifest: dict[str, Any]) -> tuple[dict[str, str], list[Problem]]:
-    tables, problems = _event_tables(manifest)
-    events: dict[str, str] = {}
-    conflicts: set[str] = set()
-    for where, table in tables:
-        if not isinstance(table, dict):
-            problems.append(_error(f"manifest.json: '{where}' must be an object"))
-            continue
-        for name, entry in table.items():
-            if not EVENT_NAME.match(name):
-                # Not an event name at all: left out of `events`, it can never fire.
-                problems.append(_error(f"Invalid event: '{name}'"))
-                continue
-            handler = entry.get("handler") if isinstance(entry, dict) else None
-            if not isinstance(handler, str) or not handler:
-                problems.append(_error(f"Event '{name}' has no handler in manifest.json"))
-                continue
-            if name in events:
-                # The platform allows one callback per event; the same one twice is harmless.
-                if events[name] != handler and name not in conflicts:
-                    conflicts.add(name)
-                    problems.append(_error(f"Event '{name}' is already mapped to a callback"))
-                continue
-            if name not in KNOWN_EVENTS:
-                problems.append(
-                    _warning(f"Unknown event: '{name}' (it is loaded but never fired by fwsched)")
-                )
-            events[name] = handler
-    if SCHEDULED_EVENT not in events:
-        problems.append(_warning("No onScheduledEvent handler is registered in manifest.json"))
-    return events, problems
-
-
-def _manifest_functions(
-    manifest: dict[str, Any],
-) -> tuple[dict[str, FunctionSpec] | None, list[Problem]]:
-    """The `functions` blocks (SPEC §8), in the three shapes; None if there is none."""
-    tables, _ = _event_tables(manifest, "functions")  # a malformed section: said for events
-    if not tables:
-        return None, []
-    functions: dict[str, FunctionSpec] = {}
-    problems: list[Problem] = []
-    low, high = FUNCTION_TIMEOUT_RANGE
-    for where, table in tables:
-        if not isinstance(table, dict):
-            problems.append(_error(f"manifest.json: '{where}' must be an object"))
-            continue
-        for name, entry in table.items():
-            if not isinstance(entry, dict):
-                problems.append(_error(f"manifest.json: '{where}.{name}' must be an object"))
-                continue
-            timeout = entry.get("timeout", FUNCTION_TIMEOUT)
-            if (
-                isinstance(timeout, bool)
-                or not isinstance(timeout, int | float)
-                or not low <= timeout <= high
-            ):
-                problems.append(
-                    _error(
-                        f"Function '{name}': timeout must be {low} to {high} seconds, "
-                        f"got {timeout!r}"
-                    )
-                )
-                continue
-            if name in functions:
-                if functions[name].timeout != timeout:
-                    problems.append(_error(f"Function '{name}' is declared twice in manifest.json"))
-                continue
-            functions[name] = FunctionSpec(name, float(timeout))
-    return functions, problems
 
 
 def _read_config(

@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from fwsched.app import Account, AppSpec, FunctionSpec, Problem, load_app
+from fwsched.app import Account, AppSpec, Problem, load_app
 from fwsched.errors import AppError
+from fwsched.manifest import FunctionSpec
 
 SAMPLE_APP = Path(__file__).resolve().parent.parent / "sample_app"
 

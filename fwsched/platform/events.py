@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from fwsched import jsvalues
-from fwsched.app import FUNCTION_TIMEOUT, AppSpec
+from fwsched.app import AppSpec
 from fwsched.errors import AppError, FwschedError
+from fwsched.manifest import FUNCTION_TIMEOUT
 from fwsched.outcome import Outcome
 from fwsched.records import Invocation
 from fwsched.sandbox.result import RunResult
