@@ -309,13 +309,13 @@ class DbService:
         plain = _plain(attributes)
         if plain is _NOT_JSON:
             raise DbError(400, BAD_ATTRIBUTES)
-        _check_attributes(action, plain)
+        check_attributes(action, plain)
         now_us = self._now_us()
         record = self._live(name, now_us)
         if record is None and action == "remove":
             raise DbError(400, REMOVE_ABSENT)
         value, expires_us = record if record is not None else ({}, None)
-        _APPLY[action](value, plain)
+        APPLY[action](value, plain)
         result = _nulled(value)
         if _has_empty_key(result):
             raise DbError(400, MANDATORY)
@@ -381,7 +381,7 @@ def _expired(expires_us: int | None, now_us: int) -> bool:
     return expires_us is not None and now_us >= expires_us
 
 
-def _is_number(value: Any) -> bool:
+def is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
@@ -552,7 +552,7 @@ def _set_options(
     seconds = None
     if "ttl" in given:
         seconds = given["ttl"]
-        if not _is_number(seconds) or seconds <= 0:
+        if not is_number(seconds) or seconds <= 0:
             raise DbError(400, BAD_TTL)
     condition = given.get("setIf")
     if "setIf" in given and (not isinstance(condition, str) or condition not in SET_IF_VALUES):
@@ -560,7 +560,7 @@ def _set_options(
     return (None if seconds is None else float(seconds)), condition
 
 
-def _check_attributes(action: str, attributes: Any) -> None:
+def check_attributes(action: str, attributes: Any) -> None:
     """The per-action rows of the table that need no stored value."""
     if action in ("increment", "append"):
         message = BAD_INCREMENT if action == "increment" else BAD_APPEND
@@ -569,7 +569,7 @@ def _check_attributes(action: str, attributes: Any) -> None:
         for field, amount in attributes.items():
             if not field.strip():
                 raise DbError(400, BLANK_PATH)
-            ok = _is_number(amount) if action == "increment" else _is_nonempty_list(amount)
+            ok = is_number(amount) if action == "increment" else _is_nonempty_list(amount)
             if not ok:
                 raise DbError(400, message)
     elif action == "set":
@@ -653,7 +653,7 @@ def _apply_increment(value: dict[str, Any], attributes: dict[str, Any]) -> None:
         current = value.get(field)
         if current is None:
             value[field] = amount
-        elif _is_number(current):
+        elif is_number(current):
             value[field] = current + amount
         else:
             raise DbError(400, BAD_INCREMENT)
@@ -697,7 +697,7 @@ def _apply_remove(value: dict[str, Any], attributes: list[Any]) -> None:
                 del items[index]
 
 
-_APPLY: dict[str, Callable[[dict[str, Any], Any], None]] = {
+APPLY: dict[str, Callable[[dict[str, Any], Any], None]] = {
     "increment": _apply_increment,
     "append": _apply_append,
     "set": _apply_set,
