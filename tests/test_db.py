@@ -21,8 +21,8 @@ from fwsched.platform.db import (
     KvStorage,
     MemoryKv,
     SqliteKv,
-    parse_path,
 )
+from fwsched.platform.db_update import parse_path
 from fwsched.sdk import DbError
 
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)

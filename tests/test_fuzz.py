@@ -27,6 +27,7 @@ from fwsched import Simulator
 from fwsched.cli.root import cli
 from fwsched.jsonsafe import MAX_DEPTH
 from fwsched.platform import db as db_module
+from fwsched.platform import db_update
 from fwsched.sdk import DbError, RequestError, ScheduleError
 
 START = "2026-01-05T09:00:00Z"
@@ -273,7 +274,8 @@ SCHEDULE_MESSAGES = [
 ]
 DB_MESSAGES = [
     re.escape(value).replace(r"\{\}", ".*")
-    for name, value in vars(db_module).items()
+    for module in (db_module, db_update)
+    for name, value in vars(module).items()
     if name.isupper() and isinstance(value, str) and not value.lstrip().startswith("CREATE")
 ]
 

@@ -6,6 +6,7 @@ state file's ``kv`` table (``KV_SCHEMA``). Time is the simulated clock, read thr
 ``now`` callable, so fast-forwarding expires keys. Handlers (through the RPC), the library
 (``sim.db``) and the command line (``fwsched db ...``) all go through ``DbService.call`` or
 its methods, so there is one implementation of the rules and messages.
+What each ``update`` action accepts, its attribute paths and applying it are in ``db_update``.
 
 A call either fails before writing anything or makes exactly one storage write; the caller
 runs it inside the store's transaction for crash safety.
@@ -63,10 +64,8 @@ runs it inside the store's transaction for crash safety.
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
-import re
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -75,6 +74,7 @@ from typing import Any, Protocol, cast
 
 from fwsched import jsvalues
 from fwsched.durations import format_instant, from_epoch_us, to_epoch_us
+from fwsched.platform.db_update import APPLY, check_attributes, is_number
 from fwsched.sdk import DbError
 
 __all__ = [
@@ -112,13 +112,9 @@ SET_IF_FAILED = "The setIf conditional request failed"
 NOT_FOUND = "Record not found"
 BAD_ACTION = "Invalid action {} for update"
 BAD_ATTRIBUTES = "Attributes object cannot be empty and should be of type JSON or Array"
-BAD_INCREMENT = "The value passed to increment should be of type number"
-BAD_APPEND = "The value passed to append should be of type array and should not be an empty array"
-BAD_REMOVE = "The attributes object passed to remove action should be of type array"
 REMOVE_ABSENT = "The specified key for remove operation does not exist in the data store"
-BAD_PATH = "One or more paths in the attributes are invalid or overlapping with each other"
 ITEM_TOO_BIG = "Item size exceeded the maximum limit of 8 KB"
-BLANK_PATH = "Keys or paths inside attributes object cannot be blank"
+# The messages of increment, append, remove and paths are db_update's, with their checks.
 
 KV_SCHEMA = """
 CREATE TABLE kv (
@@ -381,10 +377,6 @@ def _expired(expires_us: int | None, now_us: int) -> bool:
     return expires_us is not None and now_us >= expires_us
 
 
-def is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def _key_text(key: Any) -> str | None:
     """The key as text (numbers as JS prints them), or None when it is missing or unusable."""
     if jsvalues.falsy(key):
@@ -558,148 +550,3 @@ def _set_options(
     if "setIf" in given and (not isinstance(condition, str) or condition not in SET_IF_VALUES):
         raise DbError(422, BAD_SET_IF)
     return (None if seconds is None else float(seconds)), condition
-
-
-def check_attributes(action: str, attributes: Any) -> None:
-    """The per-action rows of the table that need no stored value."""
-    if action in ("increment", "append"):
-        message = BAD_INCREMENT if action == "increment" else BAD_APPEND
-        if not isinstance(attributes, dict):
-            raise DbError(400, message)
-        for field, amount in attributes.items():
-            if not field.strip():
-                raise DbError(400, BLANK_PATH)
-            ok = is_number(amount) if action == "increment" else _is_nonempty_list(amount)
-            if not ok:
-                raise DbError(400, message)
-    elif action == "set":
-        if not isinstance(attributes, dict):
-            raise DbError(400, BAD_PATH)
-        if any(not path.strip() for path in attributes):
-            raise DbError(422, BLANK_PATH)
-    else:  # remove
-        if not isinstance(attributes, list):
-            raise DbError(400, BAD_REMOVE)
-        if any(path is None or (isinstance(path, str) and not path.strip()) for path in attributes):
-            raise DbError(422, BLANK_PATH)
-
-
-def _is_nonempty_list(value: Any) -> bool:
-    return isinstance(value, list) and len(value) > 0
-
-
-# -- update actions -------------------------------------------------------------------------
-
-Step = str | int
-_HEAD = re.compile(r"[^.\[\]]+")
-_STEP = re.compile(r"\.([^.\[\]]+)|\[(\d+)\]")
-
-
-def parse_path(path: Any) -> tuple[Step, ...]:
-    """``"a.b[2].c"`` as ``("a", "b", 2, "c")``; ``ValueError`` when it is not a path."""
-    if not isinstance(path, str):
-        raise ValueError(f"a path is text, not {type(path).__name__}")
-    head = _HEAD.match(path)
-    if head is None:
-        raise ValueError(f"a path starts with a name: {path!r}")
-    steps: list[Step] = [head.group()]
-    pos = head.end()
-    while pos < len(path):
-        match = _STEP.match(path, pos)
-        if match is None:
-            raise ValueError(f"not a path: {path!r}")
-        name, index = match.groups()
-        steps.append(name if name is not None else int(index))
-        pos = match.end()
-    return tuple(steps)
-
-
-def _parsed_paths(paths: list[Any]) -> list[tuple[Step, ...]]:
-    """Every path parsed, none a prefix of (or equal to) another; else the path error."""
-    try:
-        parsed = [parse_path(path) for path in paths]
-    except ValueError:
-        raise DbError(400, BAD_PATH) from None
-    for a, b in itertools.combinations(parsed, 2):
-        short, long = (a, b) if len(a) <= len(b) else (b, a)
-        if long[: len(short)] == short:
-            raise DbError(400, BAD_PATH)
-    return parsed
-
-
-def _fits(node: Any, step: Step) -> bool:
-    return isinstance(node, dict) if isinstance(step, str) else isinstance(node, list)
-
-
-def _parent(root: dict[str, Any], steps: tuple[Step, ...]) -> Any:
-    """The object or list that holds the final step, every step before it present."""
-    node: Any = root
-    for step in steps[:-1]:
-        if not _fits(node, step):
-            raise DbError(400, BAD_PATH)
-        if isinstance(step, str):
-            if step not in node:
-                raise DbError(400, BAD_PATH)
-        elif step >= len(node):
-            raise DbError(400, BAD_PATH)
-        node = node[step]
-    if not _fits(node, steps[-1]):
-        raise DbError(400, BAD_PATH)
-    return node
-
-
-def _apply_increment(value: dict[str, Any], attributes: dict[str, Any]) -> None:
-    for field, amount in attributes.items():
-        current = value.get(field)
-        if current is None:
-            value[field] = amount
-        elif is_number(current):
-            value[field] = current + amount
-        else:
-            raise DbError(400, BAD_INCREMENT)
-
-
-def _apply_append(value: dict[str, Any], attributes: dict[str, Any]) -> None:
-    for field, items in attributes.items():
-        current = value.get(field)
-        if current is None:
-            value[field] = items
-        elif isinstance(current, list):
-            value[field] = current + items
-        else:
-            raise DbError(400, BAD_APPEND)
-
-
-def _apply_set(value: dict[str, Any], attributes: dict[str, Any]) -> None:
-    paths = list(attributes)
-    parsed = _parsed_paths(paths)
-    # Resolve every path against the value as it was, then write.
-    targets = [(_parent(value, steps), steps[-1]) for steps in parsed]
-    for (node, last), path in zip(targets, paths, strict=True):
-        if isinstance(last, int) and last >= len(node):
-            node.append(attributes[path])
-        else:
-            node[last] = attributes[path]
-
-
-def _apply_remove(value: dict[str, Any], attributes: list[Any]) -> None:
-    parsed = _parsed_paths(attributes)
-    targets = [(_parent(value, steps), steps[-1]) for steps in parsed]
-    by_list: dict[int, tuple[list[Any], list[int]]] = {}
-    for node, last in targets:
-        if isinstance(last, str):
-            node.pop(last, None)
-        else:
-            by_list.setdefault(id(node), (node, []))[1].append(last)
-    for items, indices in by_list.values():
-        for index in sorted(indices, reverse=True):
-            if index < len(items):
-                del items[index]
-
-
-APPLY: dict[str, Callable[[dict[str, Any], Any], None]] = {
-    "increment": _apply_increment,
-    "append": _apply_append,
-    "set": _apply_set,
-    "remove": _apply_remove,
-}
