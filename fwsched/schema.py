@@ -4,8 +4,8 @@
 older file upgrades it; a newer or foreign file is refused with an error that names
 the file and ``fwsched reset``. Before a file is written, its tables and columns are
 compared with what the migrations make, and SQLite checks its pages. ``Store`` opens
-files and runs these; ``cli.quick`` keeps a copy of the version and the columns (a
-test keeps them in step).
+files and runs these; ``cli.quickstate`` keeps a copy of the version and the columns
+(a test keeps them in step).
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from conftest import MakeApp
 
 from fwsched import Simulator, control, jsonsafe, operations, schema
-from fwsched.cli import quick, state
+from fwsched.cli import quick, quickstate, state
 from fwsched.cli.root import cli
 from fwsched.outcome import Outcome
 from fwsched.statelock import StateLock
@@ -118,11 +118,11 @@ def app(make_app: MakeApp) -> Path:
 
 
 def test_the_constants_are_the_stores_and_the_commands() -> None:
-    assert schema.expected_tables() == quick.SCHEMA
-    assert str(schema.SCHEMA_VERSION) == quick.SCHEMA_VERSION
+    assert schema.expected_tables() == quickstate.SCHEMA
+    assert str(schema.SCHEMA_VERSION) == quickstate.SCHEMA_VERSION
     assert quick.OUTCOMES == state.OUTCOMES == tuple(outcome.value for outcome in Outcome)
     assert quick.STATUS_KEYS == operations.STATUS_KEYS
-    assert quick.MAX_DEPTH == jsonsafe.MAX_DEPTH
+    assert quickstate.MAX_DEPTH == jsonsafe.MAX_DEPTH
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
