@@ -14,16 +14,14 @@ fds 1 and 2 are the output pipe, so prints, logging, C code and subprocesses
 are all captured by the parent. Keep this module's imports light: they are paid
 on every worker start.
 
-Process hygiene (Linux): a worker dies with the fwsched process that started it
-(``PR_SET_PDEATHSIG``), a forked child with its zygote; and each is the
-"subreaper" of what its handler starts, so after every invocation it kills and
-reaps every process the handler left behind, even one that daemonised itself.
+Process hygiene (Linux) is hygiene.py's: a worker dies with the fwsched process
+that started it, a forked child with its zygote, and after every invocation each
+kills and reaps every process the handler left behind.
 """
 
 from __future__ import annotations
 
 import _thread
-import contextlib
 import importlib.util
 import os
 import select
@@ -38,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from fwsched import jsonsafe, sdk
 from fwsched.sandbox import protocol
+from fwsched.sandbox.hygiene import die_with, end_strays, limit_memory
 
 if TYPE_CHECKING:
     from time_machine import Traveller
@@ -47,10 +46,6 @@ VALUE_CAP = 1024 * 1024  # bytes of a return value's JSON kept (then its repr, c
 ERROR_CAP = 2000  # characters of the one-line error
 SPARES = 3  # fresh isolation: children forked ahead of their invocation (bench: 3 > 2 > 1)
 CUT_NODES = 1_000_000  # objects and lists a deep return value may have while it is cut
-STRAY_ROUNDS = 20  # kill-and-reap rounds for what a handler left running (grandchildren...)
-REAP_BOUND = 2.0  # seconds to wait for killed strays to be reaped (one stuck in the kernel)
-PR_SET_PDEATHSIG = 1
-PR_SET_CHILD_SUBREAPER = 36
 
 Handler = Callable[[Any], Any]
 
@@ -69,94 +64,13 @@ RENDERED_AGAIN = (
 def main(argv: list[str]) -> None:
     """Entry point: ``APP_DIR CMD_FD MSG_FD warm|fresh MEMORY_LIMIT_MB BACKSTOP_S PARENT_PID``."""
     app_dir, cmd_fd, msg_fd, mode, memory_mb, backstop, parent = argv
-    _die_with(int(parent))
+    die_with(int(parent))
     # fwsched's own modules are compiled and cached by now; the app's must not be:
     # no __pycache__ in the app directory (the reloader would see it change).
     sys.dont_write_bytecode = True
-    _limit_memory(int(memory_mb))
+    limit_memory(int(memory_mb))
     worker = Worker(app_dir, int(cmd_fd), int(msg_fd), int(backstop))
     worker.serve(fresh=mode == "fresh")
-
-
-_libc: Any = None
-
-
-def _prctl(option: int, value: int) -> bool:
-    """Linux's prctl(2); False where there is none or it fails."""
-    global _libc
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        if _libc is None:
-            import ctypes
-
-            _libc = ctypes.CDLL(None, use_errno=True)
-        return int(_libc.prctl(option, value, 0, 0, 0)) == 0
-    except (OSError, AttributeError):
-        return False
-
-
-def _die_with(parent: int) -> None:
-    """SIGKILL when ``parent`` ends (not ``timeout + 30 s`` later, by the backstop alarm),
-    and be the subreaper of this process's descendants (``_end_strays`` finds them)."""
-    if _prctl(PR_SET_PDEATHSIG, signal.SIGKILL) and os.getppid() != parent:
-        os._exit(0)  # the parent died before the prctl: nobody wants us
-    _prctl(PR_SET_CHILD_SUBREAPER, 1)
-
-
-def _children() -> list[int]:
-    """This process's children (with the subreaper flag: every live descendant whose own
-    parent is gone shows up here too)."""
-    found: list[int] = []
-    try:
-        tasks = os.listdir("/proc/self/task")
-    except OSError:
-        return found
-    for task in tasks:
-        try:
-            with open(f"/proc/self/task/{task}/children") as listing:
-                found += [int(pid) for pid in listing.read().split()]
-        except OSError:
-            continue
-    return found
-
-
-def _end_strays() -> None:
-    """Kill and reap every process the handler started that is still there: a warm
-    worker keeps only its own process between invocations."""
-    for _ in range(STRAY_ROUNDS):
-        try:  # one system call answers the usual case: no child at all
-            os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-        except ChildProcessError:
-            return
-        children = _children()
-        if not children:
-            return
-        for pid in children:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        deadline = time.monotonic() + REAP_BOUND
-        waiting = set(children)  # their own children come back to us (subreaper): next round
-        while waiting and time.monotonic() < deadline:
-            for pid in list(waiting):
-                try:
-                    done, _ = os.waitpid(pid, os.WNOHANG)
-                except ChildProcessError:
-                    done = pid
-                if done:
-                    waiting.discard(pid)
-            if waiting:
-                time.sleep(0.001)
-
-
-def _limit_memory(megabytes: int) -> None:
-    if megabytes <= 0:
-        return
-    import resource
-
-    limit = megabytes * 1024 * 1024
-    # Hard limit too: app code cannot raise it again.
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
 def _import_time_machine() -> ModuleType:
@@ -362,7 +276,7 @@ class Worker:
             return
         code = 0
         try:
-            _die_with(zygote)  # a fork does not inherit the zygote's settings
+            die_with(zygote)  # a fork does not inherit the zygote's settings
             os.read(baton_r, 1)  # wait for our turn
             message = self.reader.read()
             while message is not None and message[0] != "invoke":
@@ -431,7 +345,7 @@ class Worker:
                 self._in_invocation = False
             result["render"] = self._rendered
             _flush()
-            _end_strays()
+            end_strays()
         return _result_frame(result)
 
     def render(self, error: Any, data: Any) -> None:
