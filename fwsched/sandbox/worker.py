@@ -37,15 +37,19 @@ from typing import TYPE_CHECKING, Any
 from fwsched import jsonsafe, sdk
 from fwsched.sandbox import protocol
 from fwsched.sandbox.hygiene import die_with, end_strays, limit_memory
+from fwsched.sandbox.resultframe import (
+    LoadProblem,
+    exit_error,
+    one_line,
+    result_frame,
+    user_traceback,
+)
 
 if TYPE_CHECKING:
     from time_machine import Traveller
 
 SERVER = "server.py"
-VALUE_CAP = 1024 * 1024  # bytes of a return value's JSON kept (then its repr, cut)
-ERROR_CAP = 2000  # characters of the one-line error
 SPARES = 3  # fresh isolation: children forked ahead of their invocation (bench: 3 > 2 > 1)
-CUT_NODES = 1_000_000  # objects and lists a deep return value may have while it is cut
 
 Handler = Callable[[Any], Any]
 
@@ -170,8 +174,8 @@ class Worker:
         try:
             exports = self._import_server()
         except BaseException as exc:
-            report["error"] = _one_line(exc)
-            report["traceback"] = _user_traceback(exc)
+            report["error"] = one_line(exc)
+            report["traceback"] = user_traceback(exc)
         else:
             problem = _check_exports(exports)
             if problem is None:
@@ -214,7 +218,7 @@ class Worker:
             del sys.modules["server"]
             raise
         if not hasattr(module, "exports"):
-            raise _LoadProblem(
+            raise LoadProblem(
                 f"{SERVER} does not define 'exports' (a dict of handler name to function)"
             )
         return module.exports
@@ -335,9 +339,9 @@ class Worker:
         except SystemExit as exc:
             # A handler is a function the platform calls and waits for: exiting is a bug in
             # it, not the end of the sandbox (sys.exit(0) looked like a crash with code 0).
-            result.update(outcome="error", error=_exit_error(exc), traceback=_user_traceback(exc))
+            result.update(outcome="error", error=exit_error(exc), traceback=user_traceback(exc))
         except BaseException as exc:
-            result.update(outcome="error", error=_one_line(exc), traceback=_user_traceback(exc))
+            result.update(outcome="error", error=one_line(exc), traceback=user_traceback(exc))
         finally:
             result["duration_ms"] = (time.perf_counter() - start) * 1000.0
             signal.alarm(0)
@@ -346,7 +350,7 @@ class Worker:
             result["render"] = self._rendered
             _flush()
             end_strays()
-        return _result_frame(result)
+        return result_frame(result)
 
     def render(self, error: Any, data: Any) -> None:
         """``render_data(error, data)``: keep the first call; the parent judges it."""
@@ -466,10 +470,6 @@ class _Notes:
                 self._queue.append((kind, seq, pid))
 
 
-class _LoadProblem(Exception):
-    """server.py imported but does not have the shape fwsched needs (no traceback)."""
-
-
 def _check_exports(exports: Any) -> str | None:
     if not isinstance(exports, dict):
         return (
@@ -502,65 +502,6 @@ def _run_async(awaitable: Any) -> Any:
     return asyncio.run(awaitable if asyncio.iscoroutine(awaitable) else wait())
 
 
-def _exit_error(exc: SystemExit) -> str:
-    """The one-line error of a handler that raised ``SystemExit`` (``sys.exit()``)."""
-    code = "" if exc.code is None else f"({exc.code!r})"
-    return (
-        f"SystemExit{code}: a handler must return (or raise an error), not exit; "
-        "sys.exit() and exit() end a Python program, not a handler"
-    )[:ERROR_CAP]
-
-
-def _result_frame(result: dict[str, Any]) -> bytes:
-    """The ``result`` frame: the value as JSON, cut at ``jsonsafe.MAX_DEPTH`` levels (each
-    cut marked); a value that is not JSON (or too big to keep) as its repr, cut."""
-    value = result["value"]
-    if isinstance(value, dict | list | tuple):  # breadth first, a level at a time
-        shape = _shape(value)
-        if shape == "huge":  # a value that shares its parts (v = [v, v], 200 times)
-            result["value"] = (
-                f"<{type(value).__name__} of more than {CUT_NODES:,} objects and values: "
-                "not recorded>"
-            )
-        elif shape == "deep":
-            result["value"] = jsonsafe.cut_deep(value)
-    try:
-        frame = protocol.encode_strict("result", result)
-    except (TypeError, ValueError, RecursionError):
-        frame = b""
-    if frame and len(frame) <= VALUE_CAP:
-        return frame
-    text = protocol.safe_repr(value)
-    if len(text) > VALUE_CAP:
-        text = text[:VALUE_CAP] + protocol.CUT
-    result["value"] = text
-    return protocol.encode("result", result)
-
-
-def _shape(value: Any) -> str:
-    """ "deep" if ``value`` nests deeper than ``jsonsafe.MAX_DEPTH``, "huge" if its first
-    ``MAX_DEPTH`` levels hold more than ``CUT_NODES`` objects and values, else "ok".
-
-    Bounded work however the value is built, and it finds what would make the JSON
-    encoder recurse too deep or run for ever, before the encoder runs."""
-    limit = jsonsafe.MAX_DEPTH
-    containers = (dict, list, tuple)
-    visited = 0
-    level_nodes: list[Any] = [value]
-    for _ in range(limit):
-        below: list[Any] = []
-        for node in level_nodes:
-            children = node.values() if isinstance(node, dict) else node
-            visited += len(children)
-            if visited > CUT_NODES:
-                return "huge"
-            below += [child for child in children if isinstance(child, containers)]
-        if not below:
-            return "ok"
-        level_nodes = below
-    return "deep" if level_nodes else "ok"
-
-
 def _flush() -> None:
     streams = [sys.stdout, sys.stderr]
     if sys.stdout is not sys.__stdout__ or sys.stderr is not sys.__stderr__:
@@ -571,43 +512,3 @@ def _flush() -> None:
                 stream.flush()
         except Exception:  # or closed them
             pass
-
-
-def _one_line(exc: BaseException) -> str:
-    """``<ExceptionType>: <message>``, on one line."""
-    if isinstance(exc, _LoadProblem):
-        return str(exc)
-    try:
-        text = str(exc).strip()
-    except Exception:
-        text = "<exception str() failed>"
-    first = text.splitlines()[0] if text else ""
-    line = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
-    return line if len(line) <= ERROR_CAP else line[:ERROR_CAP] + protocol.CUT
-
-
-def _user_traceback(exc: BaseException) -> str | None:
-    """The traceback from the first frame of app code (fwsched's and asyncio's frames cut)."""
-    if isinstance(exc, _LoadProblem):
-        return None
-    import traceback
-
-    tb = exc.__traceback__
-    while tb is not None and _not_app_code(tb.tb_frame.f_code.co_filename):
-        tb = tb.tb_next
-    try:
-        text = "".join(traceback.format_exception(type(exc), exc, tb))
-    except RecursionError:  # an exception chain thousands of causes long
-        text = f"(the traceback could not be formatted: too deep)\n{_one_line(exc)}\n"
-    return text if len(text) <= VALUE_CAP else text[:VALUE_CAP] + protocol.CUT
-
-
-_ASYNCIO_DIR = os.path.join(os.path.dirname(os.__file__), "asyncio", "")
-
-
-def _not_app_code(filename: str) -> bool:
-    return (
-        filename == __file__
-        or filename.startswith(_ASYNCIO_DIR)
-        or filename.startswith("<frozen importlib")
-    )
