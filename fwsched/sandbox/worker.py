@@ -11,8 +11,8 @@ exports, then runs invocations sent by the parent:
 
 Messages travel on the two pipes named on the command line (see protocol.py);
 fds 1 and 2 are the output pipe, so prints, logging, C code and subprocesses
-are all captured by the parent. Keep this module's imports light: they are paid
-on every worker start.
+are all captured by the parent (streams.py keeps what Python buffers in order).
+Keep this module's imports light: they are paid on every worker start.
 
 Process hygiene (Linux) is hygiene.py's: a worker dies with the fwsched process
 that started it, a forked child with its zygote, and after every invocation each
@@ -44,6 +44,7 @@ from fwsched.sandbox.resultframe import (
     result_frame,
     user_traceback,
 )
+from fwsched.sandbox.streams import capture_logging, flush, setup_output
 
 if TYPE_CHECKING:
     from time_machine import Traveller
@@ -96,37 +97,6 @@ def _import_time_machine() -> ModuleType:
     return time_machine
 
 
-def _setup_output() -> None:
-    """Make stdout line-buffered like stderr, so the two interleave in the order written."""
-    import faulthandler
-    import io
-
-    if isinstance(sys.stdout, io.TextIOWrapper):
-        sys.stdout.reconfigure(line_buffering=True)
-    faulthandler.enable()  # a segfault leaves a Python traceback in the log
-
-
-def _capture_logging() -> bool:
-    """Once the app uses ``logging``: records it has not routed anywhere reach the log.
-
-    INFO and up, as ``LEVEL:logger:message`` on stderr. An app that configures its
-    own handlers (basicConfig, ...) keeps full control. Done only when the app has
-    imported logging: importing it here would make every fresh fork dearer.
-    """
-    if "logging" not in sys.modules:
-        return False
-    import logging
-
-    root = logging.getLogger()
-    if not root.handlers:
-        fallback = logging.StreamHandler(sys.stderr)
-        fallback.setFormatter(logging.Formatter(logging.BASIC_FORMAT))
-        logging.lastResort = fallback
-        if root.level == logging.WARNING:  # the default, not a choice of the app
-            root.setLevel(logging.INFO)
-    return True
-
-
 class Worker:
     def __init__(self, app_dir: str, cmd_fd: int, msg_fd: int, backstop: int) -> None:
         self.app_dir = app_dir
@@ -147,7 +117,7 @@ class Worker:
         protocol.write_all(self.msg_fd, frame)
 
     def serve(self, *, fresh: bool) -> None:
-        _setup_output()
+        setup_output()
         time_machine = _import_time_machine()
         sdk.schedule._install(self.transport)
         sdk.db._install(lambda op, request: self.transport(op, request, "db"))
@@ -186,8 +156,8 @@ class Worker:
                 report["error"] = problem
         finally:
             signal.alarm(0)
-            _flush()
-        self._logging_captured = _capture_logging()
+            flush()
+        self._logging_captured = capture_logging()
         self.send(protocol.encode("loaded", report))
         return bool(report["ok"])
 
@@ -249,7 +219,7 @@ class Worker:
         baton_r, baton_w = os.pipe()
         notes_r, notes_w = os.pipe()  # children -> zygote: S(tarted) / D(one) / Q(uit)
         os.set_blocking(notes_r, False)
-        _flush()  # nothing buffered may be written twice
+        flush()  # nothing buffered may be written twice
         gc.freeze()  # children's collections leave the imported objects' pages alone
         os.write(baton_w, b"B")
         try:
@@ -318,7 +288,7 @@ class Worker:
         assert self.clock is not None
         result: dict[str, Any] = {"seq": seq, "outcome": "ok", "value": None}
         if not self._logging_captured:
-            self._logging_captured = _capture_logging()
+            self._logging_captured = capture_logging()
         self._rendered = None
         self._in_invocation = True
         signal.alarm(self.backstop)
@@ -348,7 +318,7 @@ class Worker:
             with self._rpc_lock:  # a schedule call from another thread finishes first
                 self._in_invocation = False
             result["render"] = self._rendered
-            _flush()
+            flush()
             end_strays()
         return result_frame(result)
 
@@ -500,15 +470,3 @@ def _run_async(awaitable: Any) -> Any:
 
     # A new loop per invocation: it ends with the handler, cancelling what it left.
     return asyncio.run(awaitable if asyncio.iscoroutine(awaitable) else wait())
-
-
-def _flush() -> None:
-    streams = [sys.stdout, sys.stderr]
-    if sys.stdout is not sys.__stdout__ or sys.stderr is not sys.__stderr__:
-        streams += [sys.__stdout__, sys.__stderr__]  # a handler replaced them
-    for stream in streams:
-        try:
-            if stream is not None:
-                stream.flush()
-        except Exception:  # or closed them
-            pass
