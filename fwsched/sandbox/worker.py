@@ -5,9 +5,9 @@ directory, it imports server.py with ``schedule`` injected, reports what it
 exports, then runs invocations sent by the parent:
 
 - warm: in this process, one after another, with the module state kept;
-- fresh: as a zygote that never runs a handler itself but forks one child per
-  invocation, so each starts from the freshly imported module without paying
-  for an interpreter start and an import.
+- fresh: as a zygote (zygote.py) that never runs a handler itself but forks one
+  child per invocation, so each starts from the freshly imported module without
+  paying for an interpreter start and an import.
 
 Messages travel on the two pipes named on the command line (see protocol.py);
 fds 1 and 2 are the output pipe, so prints, logging, C code and subprocesses
@@ -24,11 +24,9 @@ from __future__ import annotations
 import _thread
 import importlib.util
 import os
-import select
 import signal
 import sys
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta, tzinfo
 from types import ModuleType
@@ -45,12 +43,12 @@ from fwsched.sandbox.resultframe import (
     user_traceback,
 )
 from fwsched.sandbox.streams import capture_logging, flush, setup_output
+from fwsched.sandbox.zygote import serve_fresh
 
 if TYPE_CHECKING:
     from time_machine import Traveller
 
 SERVER = "server.py"
-SPARES = 3  # fresh isolation: children forked ahead of their invocation (bench: 3 > 2 > 1)
 
 Handler = Callable[[Any], Any]
 
@@ -131,7 +129,7 @@ class Worker:
         # So after an invocation, simulated time keeps running from its fire time.
         self.clock = time_machine.travel(time.time(), tick=True).start()
         if fresh:
-            self.serve_fresh()
+            serve_fresh(self)
         else:
             self.serve_warm()
 
@@ -203,71 +201,6 @@ class Worker:
             name, fields = message
             if name == "invoke":
                 self.send(self.run(fields))
-
-    def serve_fresh(self) -> None:
-        """The zygote: keep forked children ready; report the ones that die unfinished.
-
-        Children are forked before their invocation arrives (``SPARES`` of them), so
-        a fork and its start-up are paid while earlier invocations run, not by the
-        next one. Only one child may read the command pipe at a time (it also
-        carries the replies to schedule calls): the right to read it is the byte in
-        the baton pipe, which a child passes on once it has sent its result, or the
-        zygote when a child died before that.
-        """
-        import gc
-
-        baton_r, baton_w = os.pipe()
-        notes_r, notes_w = os.pipe()  # children -> zygote: S(tarted) / D(one) / Q(uit)
-        os.set_blocking(notes_r, False)
-        flush()  # nothing buffered may be written twice
-        gc.freeze()  # children's collections leave the imported objects' pages alone
-        os.write(baton_w, b"B")
-        try:
-            for _ in range(SPARES):
-                self._fork_child(baton_r, baton_w, notes_w)
-            notes = _Notes(notes_r)
-            while True:
-                kind, seq, pid = notes.next()
-                if kind == b"Q":
-                    return  # the parent is gone
-                self._fork_child(baton_r, baton_w, notes_w)  # replaces the one that started
-                _, status = os.waitpid(pid, 0)
-                if not notes.done(seq):
-                    code = os.waitstatus_to_exitcode(status)
-                    ended = {"seq": seq, "code": code, "signal": None}
-                    if code < 0:
-                        ended.update(code=None, signal=-code)
-                    # Before the baton: the next child's frames must not interleave with it.
-                    self.send(protocol.encode("exited", ended))
-                    os.write(baton_w, b"B")
-        finally:
-            # However the zygote ends, the spares waiting for the baton end with it.
-            os.killpg(0, signal.SIGKILL)
-
-    def _fork_child(self, baton_r: int, baton_w: int, notes_w: int) -> None:
-        zygote = os.getpid()
-        if os.fork():
-            return
-        code = 0
-        try:
-            die_with(zygote)  # a fork does not inherit the zygote's settings
-            os.read(baton_r, 1)  # wait for our turn
-            message = self.reader.read()
-            while message is not None and message[0] != "invoke":
-                message = self.reader.read()  # a stray reply to nobody
-            if message is None:
-                os.write(notes_w, _note(b"Q", 0))
-            else:
-                fields = message[1]
-                seq = int(fields["seq"])
-                os.write(notes_w, _note(b"S", seq))
-                self.send(self.run(fields))
-                os.write(baton_w, b"B")
-                os.write(notes_w, _note(b"D", seq))
-        except BaseException:
-            code = 70
-        finally:
-            os._exit(code)
 
     # -- one invocation -----------------------------------------------------------------
 
@@ -389,55 +322,6 @@ def _in_utc() -> None:
     if os.environ.get("TZ") != "UTC" or time.tzname != ("UTC", "UTC"):
         os.environ["TZ"] = "UTC"
         time.tzset()
-
-
-def _note(kind: bytes, seq: int) -> bytes:
-    return kind + seq.to_bytes(8, "big") + os.getpid().to_bytes(4, "big")
-
-
-class _Notes:
-    """The zygote's view of the notes its children write: kind, seq and pid, 13 bytes."""
-
-    SIZE = 13
-
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-        self._data = b""
-        self._queue: deque[tuple[bytes, int, int]] = deque()
-        self._done: set[int] = set()
-
-    def next(self) -> tuple[bytes, int, int]:
-        """The next S(tarted) or Q(uit) note, waiting for it."""
-        while not self._queue:
-            select.select([self.fd], [], [])
-            self._pull()
-        return self._queue.popleft()
-
-    def done(self, seq: int) -> bool:
-        """Whether the (exited) child that ran ``seq`` finished: it wrote D before exiting."""
-        self._pull()
-        if seq in self._done:
-            self._done.discard(seq)
-            return True
-        return False
-
-    def _pull(self) -> None:
-        while True:
-            try:
-                chunk = os.read(self.fd, 4096)
-            except BlockingIOError:
-                break
-            self._data += chunk
-            if len(chunk) < 4096:
-                break
-        size = self.SIZE
-        while len(self._data) >= size:
-            note, self._data = self._data[:size], self._data[size:]
-            kind, seq, pid = note[:1], int.from_bytes(note[1:9], "big"), int.from_bytes(note[9:])
-            if kind == b"D":
-                self._done.add(seq)
-            else:
-                self._queue.append((kind, seq, pid))
 
 
 def _check_exports(exports: Any) -> str | None:
