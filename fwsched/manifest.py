@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from fwsched.app import SCHEDULED_EVENT, Problem, _error, _warning
+from fwsched.app import SCHEDULED_EVENT, Problem
 
 __all__ = [
     "FUNCTION_TIMEOUT",
@@ -106,11 +106,13 @@ def _event_tables(
             continue
         parts = manifest[section]
         if not isinstance(parts, dict):
-            problems.append(_error(f"manifest.json: '{section}' must be an object"))
+            problems.append(Problem("error", f"manifest.json: '{section}' must be an object"))
             continue
         for part_name, part in parts.items():
             if not isinstance(part, dict):
-                problems.append(_error(f"manifest.json: '{section}.{part_name}' must be an object"))
+                problems.append(
+                    Problem("error", f"manifest.json: '{section}.{part_name}' must be an object")
+                )
             elif key in part:
                 tables.append((f"{section}.{part_name}.{key}", part[key]))
     return tables, problems
@@ -122,30 +124,37 @@ def manifest_events(manifest: dict[str, Any]) -> tuple[dict[str, str], list[Prob
     conflicts: set[str] = set()
     for where, table in tables:
         if not isinstance(table, dict):
-            problems.append(_error(f"manifest.json: '{where}' must be an object"))
+            problems.append(Problem("error", f"manifest.json: '{where}' must be an object"))
             continue
         for name, entry in table.items():
             if not EVENT_NAME.match(name):
                 # Not an event name at all: left out of `events`, it can never fire.
-                problems.append(_error(f"Invalid event: '{name}'"))
+                problems.append(Problem("error", f"Invalid event: '{name}'"))
                 continue
             handler = entry.get("handler") if isinstance(entry, dict) else None
             if not isinstance(handler, str) or not handler:
-                problems.append(_error(f"Event '{name}' has no handler in manifest.json"))
+                problems.append(Problem("error", f"Event '{name}' has no handler in manifest.json"))
                 continue
             if name in events:
                 # The platform allows one callback per event; the same one twice is harmless.
                 if events[name] != handler and name not in conflicts:
                     conflicts.add(name)
-                    problems.append(_error(f"Event '{name}' is already mapped to a callback"))
+                    problems.append(
+                        Problem("error", f"Event '{name}' is already mapped to a callback")
+                    )
                 continue
             if name not in KNOWN_EVENTS:
                 problems.append(
-                    _warning(f"Unknown event: '{name}' (it is loaded but never fired by fwsched)")
+                    Problem(
+                        "warning",
+                        f"Unknown event: '{name}' (it is loaded but never fired by fwsched)",
+                    )
                 )
             events[name] = handler
     if SCHEDULED_EVENT not in events:
-        problems.append(_warning("No onScheduledEvent handler is registered in manifest.json"))
+        problems.append(
+            Problem("warning", "No onScheduledEvent handler is registered in manifest.json")
+        )
     return events, problems
 
 
@@ -161,11 +170,13 @@ def manifest_functions(
     low, high = FUNCTION_TIMEOUT_RANGE
     for where, table in tables:
         if not isinstance(table, dict):
-            problems.append(_error(f"manifest.json: '{where}' must be an object"))
+            problems.append(Problem("error", f"manifest.json: '{where}' must be an object"))
             continue
         for name, entry in table.items():
             if not isinstance(entry, dict):
-                problems.append(_error(f"manifest.json: '{where}.{name}' must be an object"))
+                problems.append(
+                    Problem("error", f"manifest.json: '{where}.{name}' must be an object")
+                )
                 continue
             timeout = entry.get("timeout", FUNCTION_TIMEOUT)
             if (
@@ -174,15 +185,18 @@ def manifest_functions(
                 or not low <= timeout <= high
             ):
                 problems.append(
-                    _error(
+                    Problem(
+                        "error",
                         f"Function '{name}': timeout must be {low} to {high} seconds, "
-                        f"got {timeout!r}"
+                        f"got {timeout!r}",
                     )
                 )
                 continue
             if name in functions:
                 if functions[name].timeout != timeout:
-                    problems.append(_error(f"Function '{name}' is declared twice in manifest.json"))
+                    problems.append(
+                        Problem("error", f"Function '{name}' is declared twice in manifest.json")
+                    )
                 continue
             functions[name] = FunctionSpec(name, float(timeout))
     return functions, problems
