@@ -132,6 +132,7 @@ class Simulator(StateQueries):
         self.network = network
         self.record = Path(record) if record is not None else None
         self._http: HttpService | None = None  # made on first use: it loads httpx
+        self._saved_admissions = 0  # the http rate window as last written to the state
         self._sandbox: Sandbox | None = None
 
     # -- set-up --------------------------------------------------------------------------
@@ -279,6 +280,9 @@ class Simulator(StateQueries):
                 strict=self.strict,
                 now=self._service_now,
             )
+            # The rate limit counts this app's requests whichever process made them.
+            self._http.restore_rate_window(self.store.request_window())
+            self._saved_admissions = self._http.admissions
         return self._http
 
     def _db_rpc(self, call: str, request: dict[str, Any]) -> dict[str, Any]:
@@ -723,6 +727,11 @@ class Simulator(StateQueries):
                 render=invocation.render,
                 requests=invocation.requests,
             )
+            http = self._http
+            if http is not None and http.admissions != self._saved_admissions:
+                # With the run that made them, so the next command counts them too.
+                self.store.set_request_window(http.rate_window)
+                self._saved_admissions = http.admissions
 
 
 @dataclass(frozen=True)

@@ -395,6 +395,18 @@ class Store:
         """Remembered until reset (SPEC §5): there is no way back to strict but a reset."""
         self._set_meta("relaxed", "1")
 
+    def request_window(self) -> list[datetime]:
+        """When the requests the rate limit still counts were admitted (SPEC §10: 50 a
+        simulated minute per app, whichever process made them), as last saved."""
+        value = self._get_meta("request_window_us")
+        if value is None:
+            return []
+        with self._reading():
+            return [from_epoch_us(int_value(us)) for us in json_value(value, list)]
+
+    def set_request_window(self, admitted: list[datetime]) -> None:
+        self._set_meta("request_window_us", _dumps([to_epoch_us(t) for t in admitted]))
+
     # -- schedules -------------------------------------------------------------------------
 
     _ENTRY_COLUMNS = "name, data, schedule_at, at_us, repeat, next_fire_us, seq"

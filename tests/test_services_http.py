@@ -568,6 +568,30 @@ def test_the_rate_limit_counts_requests_per_simulated_minute(make_app: MakeApp) 
         assert [a.get("status") for a in run(sim, {**ping, "repeat": 120})] == [200] * 120
 
 
+def test_the_rate_limit_counts_the_requests_of_earlier_commands(
+    make_app: MakeApp, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One-shot commands in the same simulated minute share the app's 50 requests."""
+    monkeypatch.setenv("FWSCHED_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("FWSCHED_APP", raising=False)
+    app = make_http_app(make_app, '[[request.stubs]]\nurl = "https://api.example.com/*"\n')
+    ping = call("get", "https://api.example.com/ping")
+    for repeat in (30, 21):  # the clock does not move between the two commands
+        payload = json.dumps({"calls": [{**ping, "repeat": repeat}]})
+        assert fw("trigger", "--payload", payload, "--app", app).exit_code == 0
+    with Simulator(app, state=app / ".fwsched" / "state.db") as sim:
+        first, second = sim.history()[-2:]
+        assert [a.get("status") for a in first.return_value] == [200] * 30
+        assert [a.get("status") for a in second.return_value[:20]] == [200] * 20
+        assert (second.return_value[20]["error"], second.return_value[20]["message"]) == (
+            429,
+            RATE_LIMITED,
+        )
+        assert run(sim, ping)[0]["error"] == 429  # this process counts them too
+        sim.advance("1m")  # then they are a minute old
+        assert run(sim, ping)[0]["status"] == 200
+
+
 def test_relax_lifts_the_rate_limit_of_a_running_simulator(make_app: MakeApp) -> None:
     with Simulator(make_http_app(make_app)) as sim:
         sim.http.stub(url="*")

@@ -149,6 +149,23 @@ def test_a_new_state_file_has_small_pages_and_an_old_one_keeps_its_own(tmp_path:
     reopened.close()
 
 
+def test_the_request_window_round_trips_and_a_bad_one_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    store = Store.open(path)
+    assert store.request_window() == []
+    admitted = [T0, T0 + timedelta(seconds=30, microseconds=1)]
+    with store.transaction():
+        store.set_request_window(admitted)
+    store.close()
+    store = Store.open(path)
+    assert store.request_window() == admitted
+    with store.transaction():
+        store._set_meta("request_window_us", '["soon"]')
+    with pytest.raises(StateError, match=str(path)):
+        store.request_window()
+    store.close()
+
+
 def test_invocations_round_trip_and_filters() -> None:
     store = Store.open(None)
     ids = []

@@ -21,7 +21,9 @@ arguments, placeholders and URL checks are judged is in ``fwsched.platform.outbo
   ``errorSource: "PLATFORM"``.
 - Limits (strict mode): a body over 100 KB is refused before sending and a response
   over 6 MB after it, both ``RequestError`` 413; the rate limit counts calls (not
-  attempts) that passed the checks, in a sliding minute of simulated time.
+  attempts) that passed the checks, in a sliding minute of simulated time; its window
+  (``rate_window``) is the caller's to keep across processes (the Simulator keeps it
+  in the state, so one-shot commands share it).
 - Redirects are not followed (a 3xx is an answer like any other). The 15 s per attempt
   bound the whole attempt, body included.
 - A live answer's body is decoded with its charset (UTF-8 when it has none, undecodable
@@ -147,7 +149,8 @@ class HttpService:
         self._owns_client = client is None
         self._clock = clock
         self._lock = threading.Lock()
-        self._sent: deque[datetime] = deque()
+        self._sent: deque[datetime] = deque()  # admissions the rate limit counts
+        self.admissions = 0  # calls admitted so far: tells a caller the window changed
         self._log: list[dict[str, Any]] = []
         self._by_invocation: dict[Any, list[dict[str, Any]]] = {}
 
@@ -217,6 +220,19 @@ class HttpService:
         """Every request so far, in order, as ``sim.http.requests`` lists them."""
         with self._lock:
             return [dict(entry) for entry in self._log]
+
+    @property
+    def rate_window(self) -> list[datetime]:
+        """When the calls the rate limit still counts were admitted (simulated time), oldest
+        first: what another process needs to go on counting (``restore_rate_window``)."""
+        with self._lock:
+            return list(self._sent)
+
+    def restore_rate_window(self, admitted: Iterable[datetime]) -> None:
+        """Count the calls an earlier process admitted: a one-shot command's predecessors
+        share the app's 50 requests a simulated minute (older ones drop out as time moves)."""
+        with self._lock:
+            self._sent = deque(sorted(admitted)[-RATE_LIMIT:])
 
     def requests_for(self, invocation: Any) -> list[dict[str, Any]]:
         """The requests of one invocation (without copying the whole log at each one)."""
@@ -325,6 +341,7 @@ class HttpService:
             if len(self._sent) >= RATE_LIMIT:
                 raise refusal(429, RATE_LIMITED)
             self._sent.append(now)
+            self.admissions += 1
 
     def _send(self, outbound: Outbound, invocation: Any) -> dict[str, Any]:
         started = self._clock()
