@@ -287,12 +287,12 @@ class Simulator(StateQueries):
 
     def _db_rpc(self, call: str, request: dict[str, Any]) -> dict[str, Any]:
         """A handler's ``db.<call>(*args, **kwargs)``."""
-        args, kwargs = call_arguments(request, DbError)
+        args, kwargs = call_arguments(request, DbError, f"db.{call}")
         return self.db.call(call, args, kwargs)
 
     def _request_rpc(self, call: str, request: dict[str, Any]) -> dict[str, Any]:
         """A handler's ``request.<call>(*args, **kwargs)``, recorded on its invocation."""
-        args, kwargs = call_arguments(request, RequestError)
+        args, kwargs = call_arguments(request, RequestError, f"request.{call}")
         running = self._running
         http = self.http
         if running is not None and running.spec is not None:

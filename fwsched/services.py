@@ -71,12 +71,24 @@ class StoredDb:
             return self.service.entries()
 
 
+SHOWN_ARGUMENTS = 200  # characters of refused arguments quoted in the error
+
+
 def call_arguments(
-    request: Mapping[str, Any], error: type[DbError] | type[RequestError]
+    request: Mapping[str, Any], error: type[DbError] | type[RequestError], called: str
 ) -> tuple[tuple[Any, ...], dict[str, Any]]:
-    """The ``(args, kwargs)`` a service proxy sent; a value that was not JSON is refused."""
+    """The ``(args, kwargs)`` a service proxy sent for ``called`` (``db.set``); a value that
+    was not JSON is refused, quoting what the handler passed."""
     args, kwargs = request.get("args", []), request.get("kwargs", {})
-    if not isinstance(args, list) or not isinstance(kwargs, dict):
-        # protocol.Opaque: the handler passed something that cannot travel as JSON.
-        raise error(400, "Arguments must be JSON values (dict, list, str, number, bool, None)")
+    for given, kind in ((args, list), (kwargs, dict)):
+        if not isinstance(given, kind):
+            # protocol.Opaque: the handler passed something that cannot travel as JSON.
+            shown = str(given)
+            if len(shown) > SHOWN_ARGUMENTS:
+                shown = shown[:SHOWN_ARGUMENTS] + "..."
+            raise error(
+                400,
+                f"{called}: arguments must be JSON values (dict, list, str, int, float, "
+                f"bool, None), not {shown}",
+            )
     return tuple(args), kwargs

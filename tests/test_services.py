@@ -76,7 +76,7 @@ def _json_able(value: Any) -> bool:
 
 
 # Python values a handler can pass but JSON cannot carry (a set, an object()): the sandbox
-# refuses those arguments as a whole (400, "Arguments must be JSON values ..."), so these
+# refuses those arguments as a whole (400, "db.set: arguments must be JSON values ..."), so these
 # rows are the library's only; the platform's JavaScript has no such values.
 HANDLER_ROWS = [row for row in TABLE if _json_able([row.args, row.kwargs])]
 
@@ -372,6 +372,28 @@ def test_the_spec_example_through_a_handler(tmp_path: Path) -> None:
             400,
             "The setIf conditional request failed",
         )
+
+
+def test_a_handler_passing_a_value_json_cannot_carry_is_told_which(tmp_path: Path) -> None:
+    server = (
+        "import datetime\n"
+        "def handle(payload):\n"
+        "    try:\n"
+        "        db.set('when', {'at': datetime.date(2026, 1, 5)})\n"
+        "    except DbError as err:\n"
+        "        return [err.status, err.message]\n"
+        "exports = {'onScheduledEventHandler': handle}\n"
+    )
+    app = _write_app(tmp_path / "app", server)
+    with Simulator(app) as sim:
+        run = sim.trigger_payload({})
+        assert run.outcome == "ok", run.traceback
+        assert run.return_value == [
+            400,
+            "db.set: arguments must be JSON values (dict, list, str, int, float, bool, None), "
+            "not ['when', {'at': datetime.date(2026, 1, 5)}]",
+        ]
+        assert sim.db.keys() == []
 
 
 def test_the_spec_example_through_the_library(tmp_path: Path) -> None:
