@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from fwsched.errors import StateError
 from fwsched.platform.db import DbEntry, DbService
 from fwsched.sdk import DbError, RequestError
 from fwsched.statefile import corrupt_error
@@ -31,12 +32,14 @@ class StoredDb:
     def call(
         self, method: str, args: tuple[Any, ...] = (), kwargs: Mapping[str, Any] | None = None
     ) -> dict[str, Any]:
-        if method == "get":
-            # One SELECT, atomic on its own: no write transaction (half a get's cost).
-            with self._checked():
+        try:
+            if method == "get":
+                # One SELECT, atomic on its own: no write transaction (half a get's cost).
                 return self.service.call(method, args, kwargs)
-        with self._store.transaction(), self._checked():
-            return self.service.call(method, args, kwargs)
+            with self._store.transaction():
+                return self.service.call(method, args, kwargs)
+        except (json.JSONDecodeError, RecursionError) as exc:  # _checked's, inline: per call
+            raise self._unreadable(exc) from None
 
     @contextlib.contextmanager
     def _checked(self) -> Iterator[None]:
@@ -44,9 +47,10 @@ class StoredDb:
         try:
             yield
         except (json.JSONDecodeError, RecursionError) as exc:
-            raise corrupt_error(
-                self._store.label, f"a db value does not read back: {exc}"
-            ) from None
+            raise self._unreadable(exc) from None
+
+    def _unreadable(self, exc: Exception) -> StateError:
+        return corrupt_error(self._store.label, f"a db value does not read back: {exc}")
 
     def get(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
         return self.call("get", args, kwargs)

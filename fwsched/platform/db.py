@@ -526,6 +526,8 @@ def _set_options(
     options: Any, ttl: Any, set_if: Any, more: Mapping[str, Any]
 ) -> tuple[float | None, str | None]:
     """The checked ttl and setIf of a ``set``, from the options dict and the keywords."""
+    if options is None and ttl is None and set_if is None and not more:
+        return None, None  # the usual set: no options at all
     if options is not None and not isinstance(options, dict):
         raise DbError(400, BAD_OPTION.format(_shown(options)))
     given: dict[Any, Any] = {}
