@@ -105,9 +105,12 @@ def start_runner(tmp_path: Path) -> Iterator[Callable[..., Runner]]:
 
         def serving() -> bool:
             assert proc.poll() is None, f"the runner exited: {err.read_text()}"
-            return control.ping(runner.socket, timeout=0.5) == proc.pid
+            # Registered too: a runner answers on its socket a moment before its entry in
+            # the registry of live runners is written (commands without --app look there).
+            registered = (control.registry_dir() / f"{proc.pid}.json").exists()
+            return registered and control.ping(runner.socket, timeout=0.5) == proc.pid
 
-        wait_for(serving, "the runner to serve its socket")
+        wait_for(serving, "the runner to serve its socket and be registered")
         return runner
 
     yield start
