@@ -13,7 +13,8 @@ import json
 import os
 import sqlite3
 import stat
-from contextlib import suppress
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,24 @@ def state_error(label: str, exc: BaseException) -> StateError:
             f"from outside, {RESET_HINT}"
         )
     return corrupt_error(label, text)
+
+
+# What a value read from the file raises when it is not as fwsched wrote it.
+READ_ERRORS = (ValueError, TypeError, KeyError, OverflowError, RecursionError, AttributeError)
+
+
+def unreadable(label: str, exc: Exception) -> StateError:
+    return corrupt_error(label, f"a stored value does not read back: {type(exc).__name__}: {exc}")
+
+
+@contextmanager
+def reading(label: str) -> Iterator[None]:
+    """Values read from the file are checked, not trusted: one that does not read back
+    as fwsched writes it means the file was changed from outside."""
+    try:
+        yield
+    except READ_ERRORS as exc:
+        raise unreadable(label, exc) from None
 
 
 def bindable(parameters: Any) -> Any:
@@ -248,3 +267,50 @@ def json_value(value: Any, kind: type | None = None) -> Any:
     if text.count("[") + text.count("{") > limit and jsonsafe.too_deep(parsed, limit):
         raise ValueError("a value nested deeper than fwsched ever stores")
     return parsed
+
+
+def check_files(path: Path, kept: bool) -> bool:
+    """Check the files before SQLite opens them; True if only reading is possible.
+
+    A fresh state is created here, empty and private (0600).
+    """
+    prepare_folder(path.parent)
+    side = {suffix: refuse_link_or_odd(path.with_name(path.name + suffix)) for suffix in SIDE_FILES}
+    info = refuse_link_or_odd(path)
+    if info is None or info.st_size == 0:
+        if kept or side["-wal"] is not None:
+            what = "missing" if info is None else "empty"
+            raise StateError(
+                f"{path} is {what}, but the files beside it show that a state was kept "
+                f"there: it was deleted or truncated (by a handler?); {RESET_HINT}"
+            )
+        if info is None:
+            try:
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
+            except OSError as exc:
+                raise StateError(
+                    f"{path}: cannot create the state file ({exc.strerror or exc}); "
+                    "fix the permissions of its folder"
+                ) from None
+        return False
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        try:
+            header = os.read(fd, len(SQLITE_HEADER))
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise StateError(
+            f"{path}: cannot read the state file ({exc.strerror or exc}); fix its permissions"
+        ) from None
+    if header != SQLITE_HEADER:
+        raise corrupt_error(str(path), "no SQLite header")
+    writable = os.access(path, os.W_OK) and os.access(path.parent, os.W_OK | os.X_OK)
+    wal = side["-wal"]
+    if wal is not None:
+        writable = writable and os.access(path.with_name(path.name + "-wal"), os.W_OK)
+    if writable:
+        make_private(path, info)
+        if wal is not None:
+            make_private(path.with_name(path.name + "-wal"), wal)
+    return not writable

@@ -13,8 +13,8 @@ can ship anything in ``.fwsched/``): it is opened only if it and its side files
 are regular files, not links; a state that is missing or empty where the lock file
 shows one was kept is an error, not a fresh start; every SQLite failure and every
 value that does not read back as written becomes a ``StateError`` that names the
-file and what to do (the connection and the checks of values read back are
-``fwsched.statefile``'s). SQLite's ``unix-excl`` VFS keeps the WAL index in memory
+file and what to do (the connection, the checks of the files and of values read back
+are ``fwsched.statefile``'s; the invocations table is ``fwsched.invocations``'). SQLite's ``unix-excl`` VFS keeps the WAL index in memory
 instead of a shared ``-shm`` file, whose truncation by another process would kill
 this one with SIGBUS; and a file that cannot be written is opened read-only, so
 the commands that only read still work.
@@ -34,52 +34,26 @@ from typing import Any, cast
 from fwsched import jsonsafe, schema
 from fwsched.durations import from_epoch_us, to_epoch_us
 from fwsched.errors import StateError
-from fwsched.outcome import Outcome
+from fwsched.invocations import LAST_FIRE_SQL, InvocationRecords
 from fwsched.platform.db import SqliteKv
 from fwsched.records import Invocation, Schedule, ScheduleKind
 from fwsched.recurrence import Repeat
 from fwsched.rules import ScheduleSpec
 from fwsched.schema import SCHEMA_VERSION
 from fwsched.statefile import (
-    INT64,
+    READ_ERRORS,
     RESET_HINT,
-    SIDE_FILES,
-    SQLITE_HEADER,
+    check_files,
     connect,
-    corrupt_error,
-    float_value,
     int_value,
     json_value,
-    make_private,
-    optional,
-    prepare_folder,
-    refuse_link_or_odd,
+    reading,
     str_value,
+    unreadable,
     uri,
 )
 
-# The fire time of the newest invocation; part of "now" (see Store.get_now).
-LAST_FIRE_SQL = "SELECT fire_at_us FROM invocations ORDER BY id DESC LIMIT 1"
-
-# What a value read from the file raises when it is not as fwsched wrote it.
-_READ_ERRORS = (ValueError, TypeError, KeyError, OverflowError, RecursionError, AttributeError)
-RUNNING = "running"  # outcome of an invocation that has started and not finished
 _UNREAD = object()  # a cached value not read yet
-
-
-def _invocation_filter(
-    name: str | None, outcome: str | None, after_id: int
-) -> tuple[str, list[Any]]:
-    """The WHERE clause of a history query: finished invocations, optionally filtered."""
-    clauses, params = ["id > ?", "outcome != ?"], [after_id, RUNNING]
-    if name is not None:
-        # A schedule's name, or an event's or server function's (SPEC §8).
-        clauses.append("(schedule = ? OR event = ?)")
-        params += [name, name]
-    if outcome is not None:
-        clauses.append("outcome = ?")
-        params.append(outcome)
-    return " AND ".join(clauses), params
 
 
 def _dumps(value: Any) -> str:
@@ -134,7 +108,7 @@ class _Transaction:
             self._store._rolled_back()
 
 
-class Store:
+class Store(InvocationRecords):
     """All reads and writes of one state database. Not thread-safe: one owner at a time."""
 
     def __init__(self, conn: sqlite3.Connection, label: str, *, read_only: bool = False) -> None:
@@ -166,7 +140,7 @@ class Store:
             store = cls(conn, ":memory:")
         else:
             path = Path(path)
-            read_only = cls._check_files(path, kept)
+            read_only = check_files(path, kept)
             cls._check_before_writing(path)
             if read_only:
                 store = cls._reader_of(path)
@@ -189,57 +163,6 @@ class Store:
         # The owner's VFS: its WAL index is in this process's memory, shared by both.
         conn = connect(uri(Path(path), mode="ro"), str(path), uri=True)
         return cls(conn, str(path), read_only=True)
-
-    @classmethod
-    def _check_files(cls, path: Path, kept: bool) -> bool:
-        """Check the files before SQLite opens them; True if only reading is possible.
-
-        A fresh state is created here, empty and private (0600).
-        """
-        prepare_folder(path.parent)
-        side = {
-            suffix: refuse_link_or_odd(path.with_name(path.name + suffix)) for suffix in SIDE_FILES
-        }
-        info = refuse_link_or_odd(path)
-        if info is None or info.st_size == 0:
-            if kept or side["-wal"] is not None:
-                what = "missing" if info is None else "empty"
-                raise StateError(
-                    f"{path} is {what}, but the files beside it show that a state was kept "
-                    f"there: it was deleted or truncated (by a handler?); {RESET_HINT}"
-                )
-            if info is None:
-                try:
-                    os.close(
-                        os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-                    )
-                except OSError as exc:
-                    raise StateError(
-                        f"{path}: cannot create the state file ({exc.strerror or exc}); "
-                        "fix the permissions of its folder"
-                    ) from None
-            return False
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-            try:
-                header = os.read(fd, len(SQLITE_HEADER))
-            finally:
-                os.close(fd)
-        except OSError as exc:
-            raise StateError(
-                f"{path}: cannot read the state file ({exc.strerror or exc}); fix its permissions"
-            ) from None
-        if header != SQLITE_HEADER:
-            raise corrupt_error(str(path), "no SQLite header")
-        writable = os.access(path, os.W_OK) and os.access(path.parent, os.W_OK | os.X_OK)
-        wal = side["-wal"]
-        if wal is not None:
-            writable = writable and os.access(path.with_name(path.name + "-wal"), os.W_OK)
-        if writable:
-            make_private(path, info)
-            if wal is not None:
-                make_private(path.with_name(path.name + "-wal"), wal)
-        return not writable
 
     @classmethod
     def _check_before_writing(cls, path: Path) -> None:
@@ -276,9 +199,6 @@ class Store:
             store._made = shm
         return store
 
-    def _corrupt(self, exc: object) -> StateError:
-        return corrupt_error(self.label, exc)
-
     def _prepare(self, *, on_disk: bool) -> None:
         conn = self._conn
         if on_disk and not self.read_only:
@@ -303,18 +223,6 @@ class Store:
         if self._made is not None:
             with suppress(OSError):
                 self._made.unlink()
-
-    @contextmanager
-    def _reading(self) -> Iterator[None]:
-        """Values read from the file are checked, not trusted: one that does not read back
-        as fwsched writes it means the file was changed from outside."""
-        try:
-            yield
-        except _READ_ERRORS as exc:
-            raise self._unreadable(exc) from None
-
-    def _unreadable(self, exc: Exception) -> StateError:
-        return self._corrupt(f"a stored value does not read back: {type(exc).__name__}: {exc}")
 
     # -- transactions ----------------------------------------------------------------------
 
@@ -378,7 +286,7 @@ class Store:
         value = self._get_meta("now_us")
         if value is None:
             return None
-        with self._reading():
+        with reading(self.label):
             saved = int_value(int(str_value(value)))
             row = self._conn.execute(LAST_FIRE_SQL).fetchone()
             last = saved if row is None else int_value(row[0])
@@ -401,7 +309,7 @@ class Store:
         value = self._get_meta("request_window_us")
         if value is None:
             return []
-        with self._reading():
+        with reading(self.label):
             return [from_epoch_us(int_value(us)) for us in json_value(value, list)]
 
     def set_request_window(self, admitted: list[datetime]) -> None:
@@ -413,7 +321,7 @@ class Store:
 
     def _entry(self, row: tuple[Any, ...]) -> Entry:
         name, data, schedule_at, at_us, repeat, next_fire_us, seq = row
-        try:  # _reading's check, inline: an advance reads one entry per occurrence
+        try:  # reading()'s check, inline: an advance reads one entry per occurrence
             spec = ScheduleSpec(
                 name=str_value(name),
                 data=json_value(data, dict),
@@ -422,8 +330,8 @@ class Store:
                 repeat=Repeat.from_dict(json_value(repeat, dict)) if repeat is not None else None,
             )
             return Entry(spec, from_epoch_us(int_value(next_fire_us)), int_value(seq))
-        except _READ_ERRORS as exc:
-            raise self._unreadable(exc) from None
+        except READ_ERRORS as exc:
+            raise unreadable(self.label, exc) from None
 
     def kind_of(self, name: str) -> ScheduleKind | None:
         row = self._conn.execute("SELECT recurring FROM schedules WHERE name=?", (name,)).fetchone()
@@ -488,7 +396,7 @@ class Store:
         row = self._conn.execute("SELECT MIN(next_fire_us) FROM schedules").fetchone()
         if row[0] is None:
             return None
-        with self._reading():
+        with reading(self.label):
             return from_epoch_us(int_value(row[0]))
 
     def entries(self) -> list[Entry]:
@@ -496,165 +404,6 @@ class Store:
             f"SELECT {self._ENTRY_COLUMNS} FROM schedules ORDER BY next_fire_us, seq"
         ).fetchall()
         return [self._entry(row) for row in rows]
-
-    # -- invocations -----------------------------------------------------------------------
-
-    def begin_invocation(
-        self,
-        *,
-        schedule: str | None,
-        source: str,
-        fire_at: datetime,
-        timestamp_ms: int,
-        payload: dict[str, Any],
-        started_at: datetime,
-        event: str = "onScheduledEvent",
-    ) -> int:
-        """Record that an invocation has started; it stays ``running`` until finished."""
-        cursor = self._conn.execute(
-            "INSERT INTO invocations "
-            "(schedule, source, event, fire_at_us, timestamp_ms, outcome, started_at_us, payload) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                schedule,
-                source,
-                event,
-                to_epoch_us(fire_at),
-                timestamp_ms,
-                RUNNING,
-                to_epoch_us(started_at),
-                _dumps(payload),
-            ),
-        )
-        return int(cast(int, cursor.lastrowid))
-
-    def finish_invocation(
-        self,
-        invocation_id: int,
-        *,
-        outcome: Outcome,
-        duration_ms: float | None,
-        error: str | None,
-        traceback: str | None,
-        log: str,
-        return_value: Any,
-        render: dict[str, Any] | None = None,
-        requests: list[dict[str, Any]] | None = None,
-    ) -> None:
-        self._conn.execute(
-            "UPDATE invocations SET outcome=?, duration_ms=?, error=?, traceback=?, log=?, "
-            "return_value=?, render=?, requests=? WHERE id=?",
-            (
-                str(outcome),
-                duration_ms,
-                error,
-                traceback,
-                log,
-                _dumps(return_value),
-                None if render is None else _dumps(render),
-                _dumps(requests) if requests else None,
-                invocation_id,
-            ),
-        )
-
-    def running(self) -> dict[str, Any] | None:
-        """The invocation that has started and not finished (the live runner's, at most one):
-        ``{"id", "schedule", "source", "event", "fire_at", "started_at"}``, or None."""
-        row = self._conn.execute(
-            "SELECT id, schedule, source, event, fire_at_us, started_at_us FROM invocations "
-            "WHERE outcome = ? ORDER BY id DESC LIMIT 1",
-            (RUNNING,),
-        ).fetchone()
-        if row is None:
-            return None
-        id_, schedule, source, event, fire_at_us, started_at_us = row
-        return {
-            "id": id_,
-            "schedule": schedule,
-            "source": source,
-            "event": event,
-            "fire_at": from_epoch_us(fire_at_us),
-            "started_at": None if started_at_us is None else from_epoch_us(started_at_us),
-        }
-
-    def interrupt_running(self) -> int:
-        """Mark invocations left ``running`` by a process that died as ``interrupted``."""
-        cursor = self._conn.execute(
-            "UPDATE invocations SET outcome=?, error=? WHERE outcome=?",
-            (
-                str(Outcome.INTERRUPTED),
-                "fwsched stopped while the handler was running; the occurrence is not fired again",
-                RUNNING,
-            ),
-        )
-        return cursor.rowcount
-
-    _INVOCATION_COLUMNS = (
-        "id, schedule, source, fire_at_us, timestamp_ms, outcome, started_at_us, duration_ms, "
-        "error, traceback, log, return_value, payload, event, render, requests"
-    )
-
-    def _invocation(self, row: tuple[Any, ...]) -> Invocation:
-        (id_, schedule, source, fire_at_us, timestamp_ms, outcome, started_at_us, duration_ms,
-         error, traceback, log, return_value, payload, event, render, requests) = row  # fmt: skip
-        with self._reading():
-            return Invocation(
-                id=int_value(id_),
-                schedule=optional(str_value, schedule),
-                fire_at=from_epoch_us(int_value(fire_at_us)),
-                timestamp=int_value(timestamp_ms),
-                outcome=Outcome(outcome),
-                duration_ms=optional(float_value, duration_ms),
-                error=optional(str_value, error),
-                log=str_value(log),
-                return_value=None if return_value is None else json_value(return_value),
-                payload=json_value(payload, dict),
-                traceback=optional(str_value, traceback),
-                started_at=None
-                if started_at_us is None
-                else from_epoch_us(int_value(started_at_us)),
-                source=cast(Any, str_value(source)),
-                event=optional(str_value, event),
-                render=None if render is None else json_value(render, dict),
-                requests=[] if requests is None else json_value(requests, list),
-            )
-
-    def invocation(self, invocation_id: int) -> Invocation | None:
-        """A finished invocation by id (one still running has no outcome to show yet)."""
-        if not INT64[0] <= invocation_id <= INT64[1]:
-            return None  # no SQLite row id is that large
-        row = self._conn.execute(
-            f"SELECT {self._INVOCATION_COLUMNS} FROM invocations WHERE id=? AND outcome != ?",
-            (invocation_id, RUNNING),
-        ).fetchone()
-        return None if row is None else self._invocation(row)
-
-    def invocations(
-        self,
-        *,
-        name: str | None = None,
-        outcome: str | None = None,
-        limit: int | None = None,
-        after_id: int = 0,
-    ) -> list[Invocation]:
-        """Finished invocations, oldest first; ``limit`` keeps the newest N."""
-        after_id = max(min(after_id, INT64[1]), INT64[0])
-        where, params = _invocation_filter(name, outcome, after_id)
-        sql = f"SELECT {self._INVOCATION_COLUMNS} FROM invocations WHERE {where} ORDER BY id DESC"
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(max(min(limit, INT64[1]), 0))
-        rows = self._conn.execute(sql, params).fetchall()
-        return [self._invocation(row) for row in reversed(rows)]
-
-    def invocation_count(self) -> int:
-        return int(self._conn.execute("SELECT COUNT(*) FROM invocations").fetchone()[0])
-
-    def matching_count(self, *, name: str | None = None, outcome: str | None = None) -> int:
-        """How many finished invocations ``invocations`` would list without a limit."""
-        where, params = _invocation_filter(name, outcome, 0)
-        row = self._conn.execute(f"SELECT COUNT(*) FROM invocations WHERE {where}", params)
-        return int(row.fetchone()[0])
 
     # -- installation (SPEC §8) ------------------------------------------------------------
 
@@ -695,7 +444,7 @@ class Store:
         value = self.install_iparams_text()
         if value is None:
             return None
-        with self._reading():
+        with reading(self.label):
             return cast(dict[str, Any], json_value(value, dict))
 
     def delete_schedules(self) -> None:

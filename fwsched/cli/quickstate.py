@@ -67,7 +67,7 @@ def from_state(root: str, folder: str, operation: str, arguments: dict[str, Any]
 
 
 def _check_files(state: str) -> None:
-    """``Store._check_files``, where the full path would change nothing: a regular private
+    """``statefile.check_files``, where the full path would change nothing: a regular private
     file with a header, writable, and no side file (a -wal is a killed owner's commits)."""
     import stat
 
