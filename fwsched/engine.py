@@ -20,22 +20,22 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from fwsched import jsonsafe, rules
+from fwsched import rules, runrecord
 from fwsched.app import MAX_TIMEOUT, SCHEDULED_EVENT, AppSpec, app_secrets, load_app, redact
 from fwsched.clock import SimClock
 from fwsched.durations import parse_duration, parse_instant, to_epoch_ms
-from fwsched.errors import AppError, FwschedError
+from fwsched.errors import AppError
+from fwsched.lifecycle import AppLifecycle
 from fwsched.outcome import Outcome
-from fwsched.platform import events
 from fwsched.platform.db import DbService
 from fwsched.records import Invocation, Source
 from fwsched.recurrence import next_occurrence
+from fwsched.runrecord import Started
 from fwsched.sandbox import Isolation, Sandbox
 from fwsched.sandbox.result import RunResult, naming_limits
 from fwsched.schedule_api import ScheduleAPI
@@ -65,7 +65,7 @@ def _as_duration(value: timedelta | str) -> timedelta:
     return delta
 
 
-class Simulator(StateQueries):
+class Simulator(AppLifecycle, StateQueries):
     """A simulated Freshworks platform for one app: schedules, a clock and a sandbox.
 
     ``state=None`` keeps everything in memory; ``state=PATH`` uses (and locks)
@@ -119,7 +119,7 @@ class Simulator(StateQueries):
         # Paused: only advance() moves library time; the live runner sets a rate.
         self.clock = SimClock(initial, rate=0.0)
         self._handler_now: datetime | None = None  # the occurrence a handler is running for
-        self._running: _Started | None = None  # the invocation a handler is running for
+        self._running: Started | None = None  # the invocation a handler is running for
         self._unrecorded: Invocation | None = None  # the last run, its outcome not yet written
         # _payload_spec's: (install iparams as stored, the spec they override, the result).
         self._installed_spec: tuple[str, AppSpec, AppSpec] | None = None
@@ -422,7 +422,7 @@ class Simulator(StateQueries):
         entry = self.store.get(name)
         if entry is None:
             raise ScheduleError(404, "Schedule does not exist")
-        payload_data = dict(entry.spec.data) if data is None else _json_object(data)
+        payload_data = dict(entry.spec.data) if data is None else rules.check_data(data)
         self._require_handler()
         with self.store.transaction():
             started = self._begin(name, "trigger", payload_data, self.now, self.now)
@@ -441,124 +441,6 @@ class Simulator(StateQueries):
         if self.spec.scheduled_handler is None:
             raise AppError(f"No {SCHEDULED_EVENT} handler is registered in manifest.json")
 
-    # -- the app around the handler (SPEC §8) ----------------------------------------------
-
-    def fire(self, event: str, payload: Mapping[str, Any] | None = None) -> Invocation:
-        """Run the handler registered for ``event`` now, at the simulated time.
-
-        The payload comes from the app's ``test_data/<event>.json`` if there is one;
-        ``payload`` replaces it (a full payload) or becomes its ``data``.
-        """
-        events.event_handler(self.spec, event)
-        return self._fire_event(event, payload, "event")
-
-    def invoke(self, function: str, params: Mapping[str, Any] | None = None) -> Invocation:
-        """Call the server function ``function`` with ``params``, as a button in the product does.
-
-        What it passed to ``render_data`` is the invocation's ``render``.
-        """
-        _bounded(params, "the function's params")
-        payload = events.function_payload(self._payload_spec(), params)
-        report = self.sandbox.inspect()
-        events.check_function(self.spec, function, report.exports if report.ok else None)
-        timestamp_ms = to_epoch_ms(self.now)
-        with self.store.transaction():
-            started = self._start(
-                None, "function", function, payload, timestamp_ms, self.now, handler=function
-            )
-        return self._run_once(started, timeout=events.function_timeout(self.spec, function))
-
-    @property
-    def ever_installed(self) -> bool:
-        """False on a state where the app was never installed (``run`` installs it then)."""
-        return self.store.install_state() is not None
-
-    def install(self, iparams: Mapping[str, Any] | None = None) -> Invocation | None:
-        """Install the app: fire onAppInstall (if registered) and mark it installed.
-
-        ``iparams`` are the installation's (else fwsched.toml's): later events get them
-        until uninstall. An install handler that renders an error, fails, or does not
-        call render_data leaves the app not installed (``events.install_failure`` says
-        why); what it did meanwhile stays. None when the app has no onAppInstall.
-        """
-        if self.installed:
-            raise FwschedError(events.ALREADY_INSTALLED)
-        values = None
-        _bounded(iparams, "the iparams")
-        if iparams is not None:
-            values = dict(self.spec.with_overrides(iparams=iparams).iparams)  # checks them
-        invocation = None
-        if events.INSTALL_EVENT in self.spec.events:
-            # The handler sees the installation's iparams, as on the platform.
-            invocation = self._fire_event(events.INSTALL_EVENT, None, "install", iparams=values)
-        if events.install_failure(invocation) is None:
-            with self.store.transaction():
-                self.store.set_installed(values)
-        return invocation
-
-    def uninstall(self, keep_data: bool = False) -> Invocation | None:
-        """Fire onAppUninstall (if registered), then delete the app's schedules and mark it
-        not installed; ``keep_data`` keeps the schedules. Returns the invocation (None
-        without onAppUninstall).
-
-        As on the platform, an uninstall cannot be refused: it completes whatever the
-        handler did.
-        """
-        if not self.installed:
-            raise FwschedError(events.NOT_INSTALLED)
-        invocation = None
-        if events.UNINSTALL_EVENT in self.spec.events:
-            invocation = self._fire_event(events.UNINSTALL_EVENT, None, "uninstall")
-        with self.store.transaction():
-            if not keep_data:
-                self.store.delete_schedules()
-                self.store.delete_kv()
-            self.store.set_uninstalled()
-        return invocation
-
-    def _payload_spec(self, iparams: Mapping[str, Any] | None = None) -> AppSpec:
-        """The app as its handlers see it: the installation's iparams win over fwsched.toml.
-
-        Made once per installation and spec, not per occurrence (checking the values and
-        finding their secrets is most of an occurrence's bookkeeping otherwise).
-        """
-        if iparams is not None:
-            return self.spec.with_overrides(iparams=iparams)
-        text = self.store.install_iparams_text()
-        if text is None:
-            return self.spec
-        made = self._installed_spec
-        if made is None or made[0] != text or made[1] is not self.spec:
-            values = self.store.install_iparams()
-            assert values is not None
-            made = self._installed_spec = (
-                text,
-                self.spec,
-                self.spec.with_overrides(iparams=values),
-            )
-        return made[2]
-
-    def _fire_event(
-        self,
-        event: str,
-        given: Mapping[str, Any] | None,
-        source: Source,
-        iparams: Mapping[str, Any] | None = None,
-    ) -> Invocation:
-        _bounded(given, "the payload")
-        spec = self._payload_spec(iparams)
-        if event == SCHEDULED_EVENT and given is not None and not isinstance(given, Mapping):
-            _json_object(given)  # a schedule's data rules: rule 4's message
-        payload, timestamp_ms = events.event_payload(spec, event, to_epoch_ms(self.now), given)
-        if event == SCHEDULED_EVENT:
-            payload["data"] = _json_object(payload.get("data"))  # a schedule's data rules
-        with self.store.transaction():
-            started = self._start(
-                None, source, event, payload, timestamp_ms, self.now,
-                handler=self.spec.events[event], spec=spec,
-            )  # fmt: skip
-        return self._run_once(started)
-
     # -- recording and running ---------------------------------------------------------------
 
     def _begin(
@@ -570,7 +452,7 @@ class Simulator(StateQueries):
         fire_at: datetime,
         *,
         owned: bool = False,
-    ) -> _Started:
+    ) -> Started:
         """Record that a scheduled-event invocation starts (inside the caller's transaction).
 
         ``owned``: ``data`` was read from the state for this occurrence and nothing else
@@ -592,11 +474,10 @@ class Simulator(StateQueries):
         *,
         handler: str | None = None,
         spec: AppSpec | None = None,
-    ) -> _Started:
+    ) -> Started:
         """Record that an invocation starts; called inside the caller's *begin* transaction."""
         spec = spec or self.spec
-        masked = {**payload, "iparams": spec.mask_iparams(payload["iparams"])}
-        shown = redact(masked, self._run_secrets(spec))
+        shown = runrecord.shown_payload(payload, spec, self.spec)
         started_at = datetime.now(UTC)
         invocation_id = self.store.begin_invocation(
             schedule=name,
@@ -607,7 +488,7 @@ class Simulator(StateQueries):
             payload=shown,
             started_at=started_at,
         )
-        return _Started(
+        return Started(
             invocation_id,
             name,
             source,
@@ -621,20 +502,13 @@ class Simulator(StateQueries):
             spec=spec,
         )
 
-    def _run_secrets(self, spec: AppSpec) -> tuple[str, ...]:
-        """What a run's record is masked with, its payload as its outcome: the secrets of
-        the iparams it got (``spec``'s: the installation's, say) and fwsched.toml's."""
-        if spec is self.spec:
-            return spec.secret_values
-        return tuple(sorted({*spec.secret_values, *self.spec.secret_values}, key=len, reverse=True))
-
-    def _run_once(self, started: _Started, timeout: float | None = None) -> Invocation:
+    def _run_once(self, started: Started, timeout: float | None = None) -> Invocation:
         """Run an invocation that no advance is waiting on, and write its outcome at once."""
         invocation = self._run(started, timeout)
         self._record_outcome()
         return invocation
 
-    def _run(self, started: _Started, timeout: float | None = None) -> Invocation:
+    def _run(self, started: Started, timeout: float | None = None) -> Invocation:
         """Run the handler (its schedule calls see the committed *begin*).
 
         The outcome is kept in ``_unrecorded`` until ``_record_outcome`` writes it,
@@ -664,11 +538,12 @@ class Simulator(StateQueries):
         finally:
             self._handler_now = None
             self._running = None
+        requests = [] if self._http is None else self._http.requests_for(started.id)
         try:
-            invocation = self._invocation(started, result)
+            invocation = runrecord.finished(started, result, self.spec, requests)
         except Exception as exc:  # a result we cannot record must still end the record
             detail = " ".join(str(exc).split())[:200]
-            invocation = self._invocation(
+            invocation = runrecord.finished(
                 started,
                 RunResult(
                     Outcome.ERROR,
@@ -679,36 +554,11 @@ class Simulator(StateQueries):
                     None,
                     result.duration_ms,
                 ),
+                self.spec,
+                requests,
             )
         self._unrecorded = invocation
         return invocation
-
-    def _invocation(self, started: _Started, result: RunResult) -> Invocation:
-        """The record of a finished run, secure iparams masked in everything it shows."""
-        result = events.settle(result, required=events.must_render(started.source, started.event))
-        secrets = self._run_secrets(started.spec or self.spec)
-
-        def mask(value: Any) -> Any:
-            return redact(value, secrets)
-
-        return Invocation(
-            id=started.id,
-            schedule=started.name,
-            fire_at=started.fire_at,
-            timestamp=started.timestamp_ms,
-            outcome=Outcome(result.outcome),
-            duration_ms=result.duration_ms,
-            error=mask(result.error),
-            log=mask(result.log),
-            return_value=mask(result.return_value),
-            payload=started.shown,
-            traceback=mask(result.traceback),
-            started_at=started.started_at,
-            source=started.source,
-            event=started.event,
-            render=mask(events.render_of(result.render)),
-            requests=[] if self._http is None else self._http.requests_for(started.id),
-        )
 
     def _record_outcome(self) -> None:
         """Write the outcome of the last run, if it is not written yet."""
@@ -732,33 +582,3 @@ class Simulator(StateQueries):
                 # With the run that made them, so the next command counts them too.
                 self.store.set_request_window(http.rate_window)
                 self._saved_admissions = http.admissions
-
-
-@dataclass(frozen=True)
-class _Started:
-    """An invocation whose start is recorded: what running and finishing it need."""
-
-    id: int
-    name: str | None
-    source: Source
-    fire_at: datetime
-    timestamp_ms: int
-    payload: dict[str, Any]  # real iparams: for the handler only
-    shown: dict[str, Any]  # secure iparams masked: what is stored and returned
-    started_at: datetime
-    event: str = SCHEDULED_EVENT
-    handler: str | None = None  # the export to call; None: the scheduled-event handler
-    spec: AppSpec | None = None  # the app with the iparams this run got (for redaction)
-
-
-def _bounded(value: Any, what: str) -> None:
-    """A value given to a handler nests at most ``jsonsafe.MAX_DEPTH`` levels, as data must."""
-    if jsonsafe.too_deep(value):
-        raise FwschedError(
-            f"{what} is nested deeper than {jsonsafe.MAX_DEPTH} levels, which fwsched refuses"
-        )
-
-
-def _json_object(data: Any) -> dict[str, Any]:
-    """Ad-hoc data follows the same rules as a schedule's data (SPEC §2 rules 4 and 5)."""
-    return rules.check_data(data)
